@@ -1,0 +1,38 @@
+# Everything runs inside .venv, created by `make install`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# Offline data (official MNIST files and more); override to point elsewhere.
+ZOO_DATA_DIR ?= $(abspath ../shared/data)
+export ZOO_DATA_DIR
+# Fewer TensorFlow start-up messages in test and benchmark output.
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+.PHONY: install test test-slow test-all lint demo demo-full bench clean
+
+install:
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip
+	$(PY) -m pip install -e ".[dev]"
+
+test:
+	$(PY) -m pytest -m "not slow" -q
+
+# pytest exits 5 when no test is marked slow; that is not a failure.
+test-slow:
+	$(PY) -m pytest -m slow -q || [ $$? -eq 5 ]
+
+test-all:
+	$(PY) -m pytest -q
+
+lint:
+	$(PY) -m ruff check zoo datasets tests
+
+demo:
+	@echo "The demo is not built yet (issue #5)."; exit 1
+
+bench:
+	@echo "No benchmark is built yet."; exit 1
+
+clean:
+	rm -rf build dist *.egg-info .pytest_cache .ruff_cache

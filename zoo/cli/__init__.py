@@ -1,0 +1,1 @@
+"""The `zoo` command line: one module per subcommand, each thin over the library."""
