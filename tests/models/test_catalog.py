@@ -1,0 +1,105 @@
+"""Every registered model: builds, runs, trains a step, round-trips, and ignores padding."""
+
+import numpy as np
+import pytest
+
+import zoo
+from zoo.testing import random_inputs, run_model_test
+
+ALL = zoo.list_models()
+TEXT_MODELS = [name for name in ALL if "text" in zoo.registry.get_entry(name).modalities]
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_builds_trains_and_round_trips(name):
+    model = zoo.build(name)
+    run_model_test(model, batch_size=4)
+    assert zoo.describe(name)["parameters"] == model.count_params()
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_every_layer_is_named_by_its_part(name):
+    model = zoo.build(name)
+    parts = ("image", "text", "fusion", "head", "token_ids", *[t for t, _ in dict(zoo.describe(name)["hyperparameters"]).get("tasks", ())])
+    for layer in model.layers:
+        assert layer.name.startswith(parts), f"{name}: layer {layer.name!r} is not prefixed by its tower"
+
+
+@pytest.mark.parametrize("name", TEXT_MODELS)
+def test_padding_does_not_change_outputs(name):
+    """The same words padded to 8 or to 13 tokens give the same output."""
+    short = zoo.build(name, max_length=8)
+    long = zoo.build(name, max_length=13)
+    long.set_weights(short.get_weights())
+    inputs = random_inputs(short, batch_size=3, seed=1)
+    padded = dict(inputs)
+    padded["token_ids"] = np.pad(inputs["token_ids"], ((0, 0), (0, 5)))
+    expected = short(inputs, training=False)
+    actual = long(padded, training=False)
+    for a, e in zip(_leaves(actual), _leaves(expected), strict=True):
+        np.testing.assert_allclose(a, e, atol=1e-5)
+
+
+def _leaves(outputs):
+    if isinstance(outputs, dict):
+        return [np.asarray(outputs[k]) for k in sorted(outputs)]
+    return [np.asarray(outputs)]
+
+
+def test_seed_models_are_exactly_the_seed_architectures():
+    cnn = zoo.build("cnn_seed")
+    assert [layer.__class__.__name__ for layer in cnn.layers] == [
+        "InputLayer", "Conv2D", "MaxPooling2D", "Conv2D", "MaxPooling2D", "Flatten", "Dense", "Dense"]
+    assert cnn.count_params() == 225_034
+    lstm = zoo.build("lstm_seed", vocab_size=1000)
+    assert [layer.__class__.__name__ for layer in lstm.layers] == ["InputLayer", "Embedding", "LSTM", "LSTM", "Dense"]
+    concat = zoo.build("cnn_lstm_concat_seed")
+    assert concat.get_layer("fusion_concat").output.shape == (None, 256)
+    assert concat.get_layer("head_probabilities").input.shape == (None, 256)
+
+
+def test_multitask_outputs_named_heads():
+    model = zoo.build("cnn_lstm_multitask", tasks=(("digit", 10), ("parity", 2), ("big", 2)))
+    assert set(model.output) == {"digit", "parity", "big"}
+    with pytest.raises(ValueError, match="tasks="):
+        zoo.build("cnn_lstm_multitask", tasks=(("digit", 10), ("digit", 2)))
+
+
+@pytest.mark.parametrize("task, activation", [("multilabel", "sigmoid"), ("regression", "linear")])
+def test_other_heads(task, activation):
+    model = zoo.build("cnn_lstm_concat", task=task, num_classes=3)
+    assert model.layers[-1].get_config()["activation"] == activation
+    assert zoo.models.loss_for(task) in ("binary_crossentropy", "mean_squared_error")
+
+
+def test_attention_scores_for_plotting():
+    model = zoo.build("cnn_lstm_xattn", max_length=6, vocab_size=20)
+    inputs = random_inputs(model, batch_size=2)
+    scores = zoo.models.attention_scores(model, inputs)
+    assert scores.shape == (2, 8, 6, 25)
+    real_words = (inputs["token_ids"] != 0)[:, None, :].repeat(8, axis=1)
+    np.testing.assert_allclose(scores.sum(-1)[real_words], 1.0, rtol=1e-5)
+    np.testing.assert_allclose(scores.sum(-1)[~real_words], 0.0)
+    with pytest.raises(ValueError, match="CrossModalAttention"):
+        zoo.models.attention_scores(zoo.build("cnn_seed"), {})
+
+
+def test_learned_weighted_sum_weights_are_a_distribution():
+    model = zoo.build("cnn_lstm_wsum_learned")
+    weights = np.asarray(model.get_layer("fusion_weighted_sum").mixing_weights())
+    np.testing.assert_allclose(weights, [0.5, 0.5])
+
+
+def test_other_backends_build_same_graph():
+    """Builders use keras.layers/keras.ops only; nothing TensorFlow-specific is imported by them."""
+    import ast
+    import pathlib
+
+    root = pathlib.Path(zoo.__file__).parent
+    for folder in ("layers", "towers", "models"):
+        for path in (root / folder).glob("*.py"):
+            tree = ast.parse(path.read_text())
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Import | ast.ImportFrom):
+                    names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+                    assert not any(n.split(".")[0] == "tensorflow" for n in names), f"{path} imports tensorflow"

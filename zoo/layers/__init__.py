@@ -1,0 +1,21 @@
+"""Custom layers of the zoo; each is `.keras`-serializable under the `zoo` package."""
+
+from zoo.layers.cross_attention import CrossModalAttention
+from zoo.layers.film import FiLM
+from zoo.layers.gated import GatedFusion
+from zoo.layers.late_fusion import LateFusion
+from zoo.layers.masked_pooling import MaskedGlobalAveragePooling1D
+from zoo.layers.position_encoding import SinusoidalPositionEncoding
+from zoo.layers.transformer_encoder import TransformerEncoderBlock
+from zoo.layers.weighted_sum import WeightedSumFusion
+
+__all__ = [
+    "CrossModalAttention",
+    "FiLM",
+    "GatedFusion",
+    "LateFusion",
+    "MaskedGlobalAveragePooling1D",
+    "SinusoidalPositionEncoding",
+    "TransformerEncoderBlock",
+    "WeightedSumFusion",
+]
