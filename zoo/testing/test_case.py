@@ -143,9 +143,14 @@ def _vocab_size(model) -> int:
 def sample_targets(model: keras.Model, batch_size: int, seed: int = 0):
     """Random integer class labels matching each output of `model` (a dict for multi-output models)."""
     rng = np.random.default_rng(seed)
+
+    def labels(output):
+        # One label per output position: [batch] for classifiers, [batch, T] for decoders.
+        return rng.integers(0, output.shape[-1], size=(batch_size, *output.shape[1:-1]))
+
     if isinstance(model.output, dict):
-        return {name: rng.integers(0, t.shape[-1], size=batch_size) for name, t in model.output.items()}
-    return rng.integers(0, model.output.shape[-1], size=batch_size)
+        return {name: labels(t) for name, t in model.output.items()}
+    return labels(model.output)
 
 
 def run_model_test(model: keras.Model, batch_size: int = 4, seed: int = 0, atol: float = 1e-5):
