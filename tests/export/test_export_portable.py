@@ -1,0 +1,157 @@
+"""ONNX and LiteRT exports of the token-id model: parity, shipped vocabulary and tokenizing recipe."""
+
+import re
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from export_helpers import TEXTS, VOCABULARY, build_tiny, images, reference, texts
+
+import zoo
+from zoo.data.text import Tokenizer
+from zoo.export import read_metadata, unrolled_copy
+
+pytest.importorskip("tf2onnx")
+ort = pytest.importorskip("onnxruntime")
+litert = pytest.importorskip("ai_edge_litert.interpreter")
+
+
+@pytest.fixture(scope="module")
+def unrolled_model():
+    import keras
+
+    keras.utils.set_random_seed(2)
+    return build_tiny(unroll=True)
+
+
+@pytest.fixture(scope="module")
+def portable_dirs(unrolled_model, tmp_path_factory):
+    root = tmp_path_factory.mktemp("portable")
+    return {
+        fmt: zoo.export(unrolled_model, root / fmt, fmt, vocabulary=VOCABULARY, class_names=["a", "b", "c"])
+        for fmt in ("onnx", "litert")
+    }
+
+
+def _token_ids(text):
+    return Tokenizer(VOCABULARY, 6)(tf.constant(list(text), tf.string)).numpy()
+
+
+def _run(fmt, directory, image, token_ids):
+    if fmt == "onnx":
+        session = ort.InferenceSession(f"{directory}/model.onnx", providers=["CPUExecutionProvider"])
+        names = [o.name for o in session.get_outputs()]
+        return dict(zip(names, session.run(names, {"image": image, "token_ids": token_ids}), strict=True))
+    runner = litert.Interpreter(model_path=f"{directory}/model.tflite").get_signature_runner("serving_default")
+    return runner(image=image, token_ids=token_ids)
+
+
+@pytest.mark.parametrize("fmt, tolerance", [("onnx", 1e-4), ("litert", 1e-3)])
+def test_parity_with_keras_at_two_batch_sizes(portable_dirs, unrolled_model, fmt, tolerance):
+    for batch in (1, 4):
+        image, text = images(batch, seed=batch), texts(batch)
+        out = _run(fmt, portable_dirs[fmt], image, _token_ids(text))
+        expected = reference(unrolled_model, image, text)
+        assert np.abs(out["probabilities"] - expected).max() <= tolerance
+        np.testing.assert_array_equal(out["label"], expected.argmax(-1))
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "litert"])
+def test_ships_vocabulary_tokenize_doc_and_metadata(portable_dirs, fmt):
+    directory = portable_dirs[fmt]
+    with open(f"{directory}/vocabulary.txt", encoding="utf-8") as f:
+        assert f.read().split("\n")[:-1] == VOCABULARY
+    metadata = read_metadata(directory)
+    assert metadata["format"] == fmt
+    assert metadata["inputs"]["token_ids"] == {"dtype": "int32", "shape": [None, 6]}
+    assert metadata["inputs"]["image"]["dtype"] == "uint8"
+    assert metadata["heads"]["probabilities"]["class_names"] == ["a", "b", "c"]
+    doc = open(f"{directory}/TOKENIZE.md", encoding="utf-8").read()
+    assert "shape [batch, 6]" in doc and "vocabulary.txt" in doc
+
+
+def test_tokenize_doc_reference_code_matches_the_tokenizer(portable_dirs, monkeypatch):
+    doc = open(f"{portable_dirs['onnx']}/TOKENIZE.md", encoding="utf-8").read()
+    code = re.search(r"```python\n(.*?)```", doc, re.S).group(1)
+    namespace = {}
+    exec(compile(code, "TOKENIZE.md", "exec"), namespace)
+    monkeypatch.chdir(portable_dirs["onnx"])
+    vocabulary = namespace["load_vocabulary"]()
+    samples = list(TEXTS) + [
+        "Is it EVEN?!", "  the   digit\tis\none ", "what's this: a 'two'?", "zero-one+two", "ÉVEN éven",
+        "is it even is it even is it even", "\u00a0is\u3000it", "big" * 3, "",
+    ]
+    got = namespace["tokenize"](samples, vocabulary)
+    expected = Tokenizer(VOCABULARY, 6)(tf.constant([s.encode() if isinstance(s, str) else s for s in samples])).numpy()
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_litert_refuses_recurrent_loop_with_clear_message(tiny_model, tmp_path):
+    with pytest.raises(ValueError, match=r"LiteRT cannot run the recurrent layer\(s\) \['text_lstm1'\].*unroll=True"):
+        zoo.export(tiny_model, tmp_path / "lite", "litert", vocabulary=VOCABULARY)
+    assert not (tmp_path / "lite").exists()
+
+
+def test_unrolled_copy_has_same_outputs(tiny_model):
+    copy = unrolled_copy(tiny_model)
+    assert all(layer.unroll for layer in copy.layers if hasattr(layer, "unroll"))
+    image, text = images(3), texts(3)
+    np.testing.assert_allclose(reference(copy, image, text), reference(tiny_model, image, text), atol=1e-6)
+
+
+def test_invalid_onnx_graph_fails_at_export_time():
+    import onnx
+    from onnx import TensorProto, helper
+
+    from zoo.export.onnx import _check_onnx
+
+    node = helper.make_node("Erfc", ["x"], ["y"])
+    graph = helper.make_graph(
+        [node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    with pytest.raises(ValueError, match="ONNX conversion produced an invalid model"):
+        _check_onnx(model)
+    assert onnx.__version__
+
+
+def _catalog_cases():
+    names = zoo.list_models()
+    return [(name, fmt) for name in names for fmt in ("onnx", "litert")]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, fmt", _catalog_cases())
+def test_every_registered_model_converts_with_parity(name, fmt, tmp_path):
+    from zoo.registry import get_entry
+
+    overrides = {"unroll": True} if fmt == "litert" and "unroll" in get_entry(name).defaults else {}
+    overrides.update({k: v for k, v in dict(num_heads=2, attention_dim=8, gate_units=8, ff_dim=8, num_layers=1,
+                                            widths=(4,)).items() if k in get_entry(name).defaults})
+    model = build_tiny(name, **overrides)
+    outputs = model.output.values() if isinstance(model.output, dict) else [model.output]
+    if any(len(o.shape) != 2 for o in outputs):
+        # Sequence outputs (a captioner's per-step vocabulary) are not class
+        # probabilities: export refuses them at export time, clearly.
+        with pytest.raises(ValueError, match=r"serving expects \[batch, num_classes\] class probabilities"):
+            zoo.export(model, tmp_path / fmt, fmt, vocabulary=VOCABULARY)
+        return
+    zoo.export(model, tmp_path / fmt, fmt, vocabulary=VOCABULARY)
+    metadata = read_metadata(tmp_path / fmt)
+    image = images(3) if metadata["image_shape"] else None
+    text = texts(3) if metadata["max_length"] else None
+    feeds = {}
+    if image is not None:
+        feeds["image"] = image
+    if text is not None:
+        feeds["token_ids"] = _token_ids(text)
+    if fmt == "onnx":
+        session = ort.InferenceSession(f"{tmp_path / fmt}/model.onnx", providers=["CPUExecutionProvider"])
+        out = session.run(["probabilities"], feeds)[0]
+    else:
+        runner = litert.Interpreter(model_path=f"{tmp_path / fmt}/model.tflite").get_signature_runner("serving_default")
+        out = runner(**feeds)["probabilities"]
+    expected = reference(model, image, text)
+    expected = expected[next(iter(expected))] if isinstance(expected, dict) else expected
+    assert np.abs(out - expected).max() <= (1e-4 if fmt == "onnx" else 1e-3)

@@ -1,0 +1,153 @@
+"""Export zoo models for serving: TensorFlow SavedModel, ONNX and LiteRT.
+
+>>> import zoo
+>>> model = zoo.build("cnn_lstm_concat")
+>>> zoo.export(model, "exports/concat", vocabulary="runs/a/vocabulary.txt",
+...            class_names=["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"])
+
+| format | inputs | runs with |
+|---|---|---|
+| `tf_saved_model` | `image` uint8 pixels, `text` strings (tokenized in the graph) | TensorFlow alone (TF Serving, `tf.saved_model.load`) |
+| `onnx` | `image` uint8 pixels, `token_ids` int32 (see TOKENIZE.md) | onnxruntime |
+| `litert` | `image` uint8 pixels, `token_ids` int32; recurrent layers unrolled | `ai_edge_litert` interpreter |
+
+Every export is a directory written atomically (temporary directory beside
+it, then renamed), holding `zoo_export.json` with its inputs, outputs and
+class names.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import types
+
+from zoo.export.atomic import atomic_directory, atomic_save_model
+from zoo.export.litert import unrolled_copy
+from zoo.export.metadata import read_metadata
+from zoo.export.safe_load import UnsafeModelError, load_model
+from zoo.export.signatures import MAX_TEXT_BYTES
+
+__all__ = [
+    "export",
+    "FORMATS",
+    "MAX_TEXT_BYTES",
+    "atomic_directory",
+    "atomic_save_model",
+    "load_model",
+    "read_metadata",
+    "unrolled_copy",
+    "UnsafeModelError",
+]
+
+FORMATS = ("tf_saved_model", "onnx", "litert")
+
+
+def export(
+    model,
+    path: str | os.PathLike,
+    format: str = "tf_saved_model",
+    *,
+    vocabulary=None,
+    max_length: int | None = None,
+    class_names=None,
+    overwrite: bool = False,
+    max_text_bytes: int = MAX_TEXT_BYTES,
+) -> str:
+    """Exports a zoo model for serving.
+
+    Args:
+        model: a functional `keras.Model` with inputs named `image` and/or
+            `token_ids` and softmax outputs (as `zoo.build` returns).
+        path: the export directory; created atomically.
+        format: "tf_saved_model" (raw image + raw text in), "onnx" or "litert"
+            (token ids in; the vocabulary and TOKENIZE.md are shipped beside).
+        vocabulary: for text models, the token list or the path of the run's
+            `vocabulary.txt`.
+        max_length: text length, only needed when the model's `token_ids`
+            input has no fixed length; must match it otherwise.
+        class_names: a list of names for the (first) output, or a dict from
+            output name to list; adds a `class_name` output to the SavedModel.
+        overwrite: replace an existing export at `path`.
+        max_text_bytes: longest text the SavedModel accepts, in bytes.
+
+    Returns:
+        The absolute path of the export directory.
+
+    Raises:
+        ValueError: unknown format, unsupported model/format combination (for
+            example LiteRT with a recurrent layer built without unroll=True),
+            missing vocabulary, class names that do not fit the outputs, or a
+            vocabulary larger than the model's embedding.
+        FileExistsError: if `path` exists and overwrite is False.
+        ImportError: if the converter for the format is not installed.
+    """
+    from zoo.export.metadata import resolve_vocabulary
+    from zoo.export.spec import inspect_model, resolve_class_names
+
+    if format not in FORMATS:
+        raise ValueError(f"Unknown export format {format!r}; expected one of {', '.join(FORMATS)}.")
+    if not isinstance(max_text_bytes, int) or max_text_bytes < 1:
+        raise ValueError(f"max_text_bytes={max_text_bytes!r}: expected a positive int.")
+    target = os.path.abspath(os.fspath(path))
+    if os.path.lexists(target) and not overwrite:
+        # Checked again at the rename; failing here saves a conversion.
+        raise FileExistsError(f"{target!r} already exists; pass overwrite=True (--overwrite) to replace it.")
+    spec = inspect_model(model, max_length)
+    names = resolve_class_names(spec, class_names)
+    tokens = resolve_vocabulary(spec, vocabulary)
+    _probe(model, spec, tokens)
+    kwargs = dict(vocabulary=tokens, class_names=names, overwrite=overwrite, max_text_bytes=max_text_bytes)
+    if format == "tf_saved_model":
+        from zoo.export.saved_model import export_saved_model
+
+        return export_saved_model(model, target, spec, **kwargs)
+    if format == "onnx":
+        from zoo.export.onnx import export_onnx
+
+        return export_onnx(model, target, spec, **kwargs)
+    from zoo.export.litert import export_litert
+
+    return export_litert(model, target, spec, **kwargs)
+
+
+def _probe(model, spec, tokens) -> None:
+    """Runs the model once on the largest token id, so a vocabulary that does not fit fails now."""
+    import numpy as np
+    import tensorflow as tf
+
+    feeds = {}
+    if spec.has_image:
+        shape = [1, *(d if d is not None else 8 for d in spec.image_shape)]
+        feeds["image"] = np.zeros(shape, np.float32)
+    if spec.has_text:
+        feeds["token_ids"] = np.full([1, spec.max_length], len(tokens) - 1, np.int32)
+    try:
+        outputs = model({t.name: feeds[t.name] for t in model.inputs}, training=False)
+    except (tf.errors.InvalidArgumentError, ValueError) as error:
+        if spec.has_text:
+            raise ValueError(
+                f"The model rejects token id {len(tokens) - 1} (the vocabulary has {len(tokens)} tokens): "
+                "its embedding is smaller. Export with the vocabulary the model was trained with. "
+                f"({type(error).__name__}: {str(error).splitlines()[0][:200]})"
+            ) from error
+        raise
+    flat = list(outputs.values()) if isinstance(outputs, dict) else list(outputs) if isinstance(outputs, list | tuple) else [outputs]
+    if not all(bool(np.all(np.isfinite(np.asarray(o)))) for o in flat):
+        raise ValueError("The model gives non-finite outputs on a blank input; refusing to export it.")
+
+
+class _CallableModule(types.ModuleType):
+    """Makes `zoo.export(...)` work after the `zoo.export` package is imported.
+
+    `zoo.export` names both this package and the function: importing any
+    `zoo.export.*` module makes Python set the package as the `export`
+    attribute of `zoo`, replacing the lazily resolved function, so the
+    package itself forwards calls to `export`.
+    """
+
+    def __call__(self, *args, **kwargs):
+        return export(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -1,0 +1,218 @@
+"""Atomic writes: build beside the target, then rename into place.
+
+A half-written export or model file must never replace a good one. Everything
+is written into a temporary path in the target's own directory (same file
+system, so the final rename is atomic) and only renamed over the target once
+it is complete. On any error the temporary path is removed and the previous
+target is left exactly as it was.
+
+Example:
+
+>>> with atomic_directory("exports/v1", overwrite=True) as tmp:
+...     write_everything_into(tmp)
+>>> atomic_save_model(model, "runs/a/model.keras")
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import errno
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
+
+__all__ = ["atomic_directory", "atomic_save_model", "atomic_write_bytes", "atomic_write_text"]
+
+
+@contextlib.contextmanager
+def atomic_directory(path: str | os.PathLike, overwrite: bool = False) -> Iterator[str]:
+    """Yields an empty temporary directory that becomes `path` on success.
+
+    The temporary directory is created beside `path`. When the `with` block
+    ends without an error it replaces `path` (on Linux by an atomic exchange,
+    elsewhere by two renames); when the block raises, it is deleted and `path`
+    is untouched.
+
+    Args:
+        path: the directory to create or replace.
+        overwrite: replace `path` if it already exists.
+
+    Yields:
+        The temporary directory to write into.
+
+    Raises:
+        FileExistsError: if `path` exists and `overwrite` is False (checked
+            before and again after the block, in case it appeared meanwhile).
+        NotADirectoryError: if `path` exists and is not a directory.
+    """
+    target = os.path.abspath(os.fspath(path))
+    _check_target(target, overwrite, want_dir=True)
+    parent = os.path.dirname(target)
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(target)}.tmp-", dir=parent)
+    try:
+        yield tmp
+        _fsync_tree(tmp)
+        _check_target(target, overwrite, want_dir=True)
+        _replace_directory(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _fsync_dir(parent)
+
+
+def atomic_save_model(model, path: str | os.PathLike, overwrite: bool = False) -> None:
+    """Saves a Keras model to a `.keras` file atomically.
+
+    Args:
+        model: a `keras.Model`.
+        path: the target file; must end with `.keras`.
+        overwrite: replace an existing file.
+
+    Raises:
+        ValueError: if `path` does not end with `.keras`.
+        FileExistsError: if `path` exists and `overwrite` is False.
+    """
+    target = os.path.abspath(os.fspath(path))
+    if not target.endswith(".keras"):
+        raise ValueError(f"Model path {os.fspath(path)!r} must end with '.keras'.")
+    _check_target(target, overwrite, want_dir=False)
+    parent = os.path.dirname(target)
+    os.makedirs(parent, exist_ok=True)
+    # Keras picks the format from the suffix, so the temporary name keeps it.
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.tmp-", suffix=".keras", dir=parent)
+    os.close(fd)
+    try:
+        model.save(tmp)
+        _fsync_file(tmp)
+        _check_target(target, overwrite, want_dir=False)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(tmp)
+        raise
+    _fsync_dir(parent)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, overwrite: bool = True) -> None:
+    """Writes `data` to `path` through a temporary file beside it.
+
+    Raises:
+        FileExistsError: if `path` exists and `overwrite` is False.
+    """
+    target = os.path.abspath(os.fspath(path))
+    _check_target(target, overwrite, want_dir=False)
+    parent = os.path.dirname(target)
+    os.makedirs(parent, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.tmp-", dir=parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(tmp)
+        raise
+
+
+def atomic_write_text(path: str | os.PathLike, text: str, overwrite: bool = True) -> None:
+    """Writes UTF-8 `text` to `path` atomically (see `atomic_write_bytes`)."""
+    atomic_write_bytes(path, text.encode("utf-8"), overwrite=overwrite)
+
+
+# --- internals -------------------------------------------------------------
+
+
+def _check_target(target: str, overwrite: bool, want_dir: bool) -> None:
+    if not os.path.lexists(target):
+        return
+    if not overwrite:
+        raise FileExistsError(f"{target!r} already exists; pass overwrite=True (--overwrite) to replace it.")
+    if want_dir and not os.path.isdir(target):
+        raise NotADirectoryError(f"{target!r} exists and is not a directory; refusing to replace it.")
+    if not want_dir and os.path.isdir(target):
+        raise IsADirectoryError(f"{target!r} is a directory; refusing to replace it with a file.")
+
+
+def _replace_directory(tmp: str, target: str) -> None:
+    if not os.path.lexists(target):
+        try:
+            os.rename(tmp, target)
+            return
+        except OSError as error:
+            # Something appeared at `target` after the last check; fall through to replace it.
+            if error.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                raise
+    if _exchange(tmp, target):
+        # `tmp` now holds the previous export.
+        shutil.rmtree(tmp, ignore_errors=True)
+        return
+    # No atomic exchange here: move the old one aside first, and put it back
+    # if the second rename fails, so some complete version is always in place.
+    backup = tempfile.mkdtemp(prefix=f".{os.path.basename(target)}.old-", dir=os.path.dirname(target))
+    os.rmdir(backup)
+    os.rename(target, backup)
+    try:
+        os.rename(tmp, target)
+    except BaseException:
+        os.rename(backup, target)
+        raise
+    shutil.rmtree(backup, ignore_errors=True)
+
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def _exchange(a: str, b: str) -> bool:
+    """Swaps two paths atomically with Linux renameat2(RENAME_EXCHANGE); False if unavailable."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    renameat2.restype = ctypes.c_int
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EPERM):
+        return False
+    raise OSError(code, f"could not swap {a!r} and {b!r}: {os.strerror(code)}")
+
+
+def _fsync_file(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(path: str) -> None:
+    # Makes the rename itself durable; not every platform allows it.
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _fsync_tree(root: str) -> None:
+    for directory, _, files in os.walk(root):
+        for name in files:
+            _fsync_file(os.path.join(directory, name))
+        _fsync_dir(directory)

@@ -1,0 +1,140 @@
+"""LiteRT (TensorFlow Lite) export of the token-id model.
+
+Same inputs and outputs as the ONNX export (`image` uint8, `token_ids` int32;
+`probabilities`, `label`), written as `model.tflite` with `vocabulary.txt` and
+`TOKENIZE.md` beside it. Only built-in LiteRT ops are allowed, so the file runs
+on the plain interpreter (`ai_edge_litert.interpreter.Interpreter`) without
+Flex (TensorFlow) ops. Keras' recurrent loop (`tf.while_loop` over TensorLists)
+needs Flex ops, so recurrent layers must be unrolled: build the model with
+`unroll=True` (the weights are the same; `zoo export --unroll` does it for a
+trained run).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import keras
+import tensorflow as tf
+
+from zoo.export import metadata as metadata_lib
+from zoo.export.atomic import atomic_directory, atomic_write_bytes
+from zoo.export.onnx import _inputs, describe_inputs
+from zoo.export.signatures import MAX_TEXT_BYTES, make_token_id_function, output_names
+from zoo.export.spec import ModelSpec, non_unrolled_rnns
+
+__all__ = ["export_litert", "MODEL_FILE", "unrolled_copy"]
+
+MODEL_FILE = "model.tflite"
+
+
+def export_litert(
+    model,
+    path: str | os.PathLike,
+    spec: ModelSpec,
+    *,
+    vocabulary: list[str] | None,
+    class_names: dict[str, list[str]],
+    overwrite: bool = False,
+    max_text_bytes: int = MAX_TEXT_BYTES,
+) -> str:
+    """Writes `model.tflite` (+ vocabulary, TOKENIZE.md, metadata) into a new directory.
+
+    Returns:
+        The absolute export path.
+
+    Raises:
+        ValueError: if the model has recurrent layers that are not unrolled, or
+            needs ops the plain LiteRT interpreter lacks.
+        FileExistsError: if `path` exists and overwrite is False.
+    """
+    loops = non_unrolled_rnns(model)
+    if loops:
+        raise ValueError(
+            f"LiteRT cannot run the recurrent layer(s) {loops} as built: Keras' time loop needs Flex ops, "
+            "which the plain LiteRT interpreter lacks. Rebuild the model with unroll=True "
+            "(zoo.build(name, ..., unroll=True) and copy the weights with set_weights, or "
+            "zoo.export.unrolled_copy(model)); from the command line: zoo export RUN_DIR --format litert --unroll."
+        )
+    fn, signature = make_token_id_function(model, spec)
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint("serving_default", fn, input_signature=signature)
+    # The converter freezes variables reliably only from a SavedModel written
+    # by ExportArchive; converting the concrete function directly left
+    # uninitialized resource variables (NaN outputs).
+    with tempfile.TemporaryDirectory(prefix="zoo-litert-") as saved_model_dir:
+        archive.write_out(saved_model_dir, verbose=False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        try:
+            flatbuffer = converter.convert()
+        except Exception as error:  # ConverterError carries the MLIR diagnostics
+            first = next((line for line in str(error).splitlines() if "error:" in line), str(error)[:500])
+            raise ValueError(
+                f"LiteRT conversion failed: the model needs ops outside LiteRT's built-in set ({first.strip()})."
+            ) from error
+    names = output_names(spec)
+    inputs = _inputs(spec)
+    metadata = metadata_lib.build_metadata(
+        spec,
+        export_format="litert",
+        model_file=MODEL_FILE,
+        inputs=inputs,
+        outputs={h: {k: v for k, v in o.items() if k != "class_name"} for h, o in names.items()},
+        class_names=class_names,
+        signatures=["serving_default"],
+        extra={"max_text_bytes": max_text_bytes if spec.has_text else None},
+    )
+    with atomic_directory(path, overwrite=overwrite) as tmp:
+        atomic_write_bytes(os.path.join(tmp, MODEL_FILE), flatbuffer)
+        if spec.has_text:
+            metadata_lib.write_tokenizer_files(
+                tmp,
+                vocabulary,
+                format_name="LiteRT",
+                max_length=spec.max_length,
+                max_bytes=max_text_bytes,
+                inputs=describe_inputs(inputs),
+                outputs=", ".join(f"`{n}`" for o in names.values() for k, n in o.items() if k != "class_name"),
+            )
+        metadata_lib.write_metadata(tmp, metadata)
+    return os.path.abspath(os.fspath(path))
+
+
+def unrolled_copy(model):
+    """Returns a copy of a functional model with every recurrent layer unrolled.
+
+    Unrolling changes how the time loop is computed, not the weights, so the
+    copy gives the same outputs; LiteRT can run it without Flex ops.
+
+    Raises:
+        ValueError: if the model is not functional or a recurrent layer has no
+            fixed number of time steps.
+    """
+    if not isinstance(model, keras.Model) or not getattr(model, "inputs", None):
+        raise ValueError(f"unrolled_copy needs a functional keras.Model, got {type(model).__name__}.")
+
+    def clone(layer):
+        config = layer.get_config()
+        _set_unroll(config)
+        return layer.__class__.from_config(config)
+
+    copy = keras.models.clone_model(model, clone_function=clone)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def _set_unroll(config) -> bool:
+    changed = False
+    if isinstance(config, dict):
+        if "unroll" in config and config["unroll"] is False:
+            config["unroll"] = True
+            changed = True
+        for value in config.values():
+            changed = _set_unroll(value) or changed
+    elif isinstance(config, list):
+        for value in config:
+            changed = _set_unroll(value) or changed
+    return changed

@@ -1,0 +1,101 @@
+"""TensorFlow SavedModel export: raw pixels and raw text in, checked in the graph.
+
+The SavedModel holds plain TensorFlow functions (through
+`keras.export.ExportArchive`), the tokenizer's lookup table and the weights;
+loading it needs TensorFlow only, not Keras, the zoo or any custom layer class.
+
+Signatures:
+
+- `serving_default`: `image` uint8 [batch, H, W, C] (pixels 0-255) and/or
+  `text` string [batch]; outputs `probabilities` float32 [batch, classes],
+  `label` int64 [batch] and, when class names were given, `class_name`
+  string [batch]. Extra heads of a multi-output model add `<head>_probabilities`,
+  `<head>_label`, `<head>_class_name`.
+- `serving_float` (image models only): the same, with `image` float32 in
+  [0, 1]; non-finite values are rejected.
+
+See `zoo.export.signatures` for the input checks and their outcomes.
+"""
+
+from __future__ import annotations
+
+import os
+
+import keras
+import tensorflow as tf
+
+from zoo.data.text import Tokenizer
+from zoo.export import metadata as metadata_lib
+from zoo.export.atomic import atomic_directory
+from zoo.export.signatures import MAX_TEXT_BYTES, make_serving_function, output_names
+from zoo.export.spec import ModelSpec
+
+__all__ = ["export_saved_model", "SIGNATURES"]
+
+SIGNATURES = ("serving_default", "serving_float")
+
+
+def export_saved_model(
+    model,
+    path: str | os.PathLike,
+    spec: ModelSpec,
+    *,
+    vocabulary: list[str] | None,
+    class_names: dict[str, list[str]],
+    overwrite: bool = False,
+    max_text_bytes: int = MAX_TEXT_BYTES,
+) -> str:
+    """Writes the SavedModel directory atomically; see the module docstring.
+
+    Args:
+        model: the Keras model.
+        path: the directory to create.
+        spec: from `zoo.export.spec.inspect_model`.
+        vocabulary: the token list for text models.
+        class_names: {head: names}.
+        overwrite: replace an existing directory.
+        max_text_bytes: the longest text accepted.
+
+    Returns:
+        The absolute export path.
+
+    Raises:
+        FileExistsError: if `path` exists and overwrite is False.
+    """
+    tokenizer = Tokenizer(vocabulary, spec.max_length) if spec.has_text else None
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    if tokenizer is not None:
+        # Its lookup table is a resource the endpoints use; tracking it saves it.
+        archive.track(tokenizer)
+    serve, signature = make_serving_function(
+        model, spec, tokenizer, class_names, image_dtype=tf.uint8, max_text_bytes=max_text_bytes
+    )
+    archive.add_endpoint("serving_default", serve, input_signature=signature)
+    signatures = ["serving_default"]
+    if spec.has_image:
+        serve_float, float_signature = make_serving_function(
+            model, spec, tokenizer, class_names, image_dtype=tf.float32, max_text_bytes=max_text_bytes
+        )
+        archive.add_endpoint("serving_float", serve_float, input_signature=float_signature)
+        signatures.append("serving_float")
+
+    inputs = {}
+    if spec.has_image:
+        inputs["image"] = {"dtype": "uint8", "shape": [None, *spec.image_shape], "range": [0, 255]}
+    if spec.has_text:
+        inputs["text"] = {"dtype": "string", "shape": [None], "max_bytes": max_text_bytes}
+    metadata = metadata_lib.build_metadata(
+        spec,
+        export_format="tf_saved_model",
+        model_file=None,
+        inputs=inputs,
+        outputs=output_names(spec),
+        class_names=class_names,
+        signatures=signatures,
+        extra={"max_text_bytes": max_text_bytes if spec.has_text else None},
+    )
+    with atomic_directory(path, overwrite=overwrite) as tmp:
+        archive.write_out(tmp, verbose=False)
+        metadata_lib.write_metadata(tmp, metadata)
+    return os.path.abspath(os.fspath(path))

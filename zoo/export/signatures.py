@@ -1,0 +1,338 @@
+"""Serving functions: in-graph input checks, preprocessing, model call, named outputs.
+
+TensorFlow's SignatureDef path (TF Serving, `saved_model_cli`, C++ clients)
+does not enforce the shapes a signature declares, and a model answers NaN
+inputs with NaN probabilities. So the signatures declare their inputs loosely
+(any rank) and check everything inside the graph, before the model runs; every
+failure is an `InvalidArgumentError` whose message starts with the input's
+name.
+
+Documented outcomes (signature `serving_default`):
+
+| input | outcome |
+|---|---|
+| `image` not uint8 / `text` not string | rejected by TensorFlow before the graph runs: TypeError or ValueError from a Python signature call, InvalidArgumentError through a C++ session |
+| `image` not rank 4, or H, W, C not the model's | InvalidArgumentError "image: expected shape [batch, H, W, C] ..." |
+| `text` not rank 1 | InvalidArgumentError "text: expected a rank-1 string tensor [batch] ..." |
+| image and text batch sizes differ | InvalidArgumentError "image/text: batch sizes differ ..." |
+| a text longer than `max_text_bytes` (4096 by default) | InvalidArgumentError "text: each string must be at most N bytes ..." |
+| non-finite pixel in `serving_float` | InvalidArgumentError "image: expected finite values ..." |
+| empty string | tokenizes to all padding; finite probabilities from the image alone (text-only models: the model's answer for no words) |
+| invalid UTF-8 | invalid bytes become U+FFFD, so such a word is unknown (id 1); finite result |
+| unknown words | id 1 (`[UNK]`); finite result |
+| batch 0 | empty outputs ([0, classes] probabilities, [0] labels) |
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import tensorflow as tf
+
+from zoo.data import keys
+from zoo.export.spec import ModelSpec
+
+__all__ = [
+    "MAX_TEXT_BYTES",
+    "check_image",
+    "check_text",
+    "check_same_batch",
+    "guarded",
+    "Check",
+    "make_serving_function",
+    "make_token_id_function",
+    "output_names",
+]
+
+# A question is a sentence; 4 KiB is far above any real one and keeps a
+# hostile request from making the tokenizer split megabytes.
+MAX_TEXT_BYTES = 4096
+
+_SUMMARIZE = 8
+
+
+def _shape_text(shape) -> str:
+    return "[batch, " + ", ".join("?" if d is None else str(d) for d in shape) + "]"
+
+
+@dataclasses.dataclass(frozen=True)
+class Check:
+    """One input check: a scalar bool `ok` and the message data for `tf.Assert`."""
+
+    ok: tf.Tensor
+    data: Callable[[], list]
+
+
+def _padded_shape(tensor: tf.Tensor, rank: int) -> tf.Tensor:
+    # The shape padded with zeros to at least `rank` entries, so indexing it
+    # cannot fail whatever rank a client sends.
+    return tf.concat([tf.shape(tensor), tf.zeros([rank], tf.int32)], axis=0)[:rank]
+
+
+def check_image(image: tf.Tensor, expected: tuple, *, finite: bool = False) -> list[Check]:
+    """Checks an image batch against the model's (H, W, C).
+
+    Args:
+        image: the signature's `image` tensor, of any rank.
+        expected: (H, W, C) with None for dims the model accepts at any size.
+        finite: also require every value to be finite (float variants).
+
+    Returns:
+        The checks; none of their `ok` computations can fail.
+    """
+    shape_text = _shape_text(expected)
+    shape = _padded_shape(image, 4)
+    rank_ok = tf.equal(tf.rank(image), 4)
+    known = [i for i, d in enumerate(expected) if d is not None]
+    dims_ok = tf.reduce_all(
+        tf.equal(
+            tf.gather(shape[1:], tf.constant(known, tf.int32)),
+            tf.constant([expected[i] for i in known], tf.int32),
+        )
+    )
+    checks = [
+        Check(
+            tf.logical_and(rank_ok, dims_ok),
+            lambda: [f"image: expected a tensor of shape {shape_text}; got shape", tf.shape(image)],
+        )
+    ]
+    if finite:
+        checks.append(
+            Check(
+                tf.reduce_all(tf.math.is_finite(image)),
+                lambda: [
+                    "image: expected finite values (no NaN or Inf); non-finite values at indices",
+                    tf.where(tf.logical_not(tf.math.is_finite(image))),
+                ],
+            )
+        )
+    return checks
+
+
+def check_text(text: tf.Tensor, max_bytes: int = MAX_TEXT_BYTES) -> list[Check]:
+    """Checks a text batch: rank 1 and no string longer than `max_bytes` bytes."""
+    lengths = tf.strings.length(tf.reshape(text, [-1]), unit="BYTE")
+    longest = tf.reduce_max(tf.concat([lengths, [0]], axis=0))
+    return [
+        Check(
+            tf.equal(tf.rank(text), 1),
+            lambda: ["text: expected a rank-1 string tensor [batch]; got shape", tf.shape(text)],
+        ),
+        Check(
+            longest <= max_bytes,
+            lambda: [f"text: each string must be at most {max_bytes} bytes; got one of", longest, "bytes"],
+        ),
+    ]
+
+
+def check_same_batch(image: tf.Tensor, text: tf.Tensor) -> Check:
+    """Checks that image and text have the same batch size."""
+    image_batch = _padded_shape(image, 1)[0]
+    text_batch = _padded_shape(text, 1)[0]
+    return Check(
+        tf.equal(image_batch, text_batch),
+        lambda: ["image/text: batch sizes differ: image has", image_batch, "examples, text has", text_batch],
+    )
+
+
+def guarded(checks: list[Check], compute: Callable[[], dict], empty: Callable[[], dict]) -> dict:
+    """Runs `compute` only when every check passes, else raises the failing checks.
+
+    Control dependencies on assert ops are not enough: Grappler may run a
+    stateless op (a reshape, a gather inside the model) before the assert and
+    fail with an unrelated message. A `tf.cond` never runs the untaken branch.
+
+    Args:
+        checks: from `check_image`, `check_text`, `check_same_batch`.
+        compute: builds the outputs from checked inputs.
+        empty: builds outputs of the same structure for the failing branch
+            (never returned: its asserts raise first).
+    """
+    if not checks:
+        return compute()
+    ok = tf.reduce_all(tf.stack([c.ok for c in checks]))
+
+    def fail():
+        asserts = [tf.Assert(c.ok, c.data(), summarize=_SUMMARIZE) for c in checks]
+        with tf.control_dependencies(asserts):
+            return {k: tf.identity(v) for k, v in empty().items()}
+
+    return tf.cond(ok, compute, fail)
+
+
+def output_names(spec: ModelSpec) -> dict[str, dict[str, str]]:
+    """Signature output names per head.
+
+    The first head's outputs are `probabilities`, `label` and `class_name`;
+    the other heads' are prefixed with the head name (`parity_label`).
+    """
+    names = {}
+    for i, head in enumerate(spec.heads):
+        prefix = "" if i == 0 else f"{head}_"
+        names[head] = {
+            "probabilities": f"{prefix}probabilities",
+            "label": f"{prefix}label",
+            "class_name": f"{prefix}class_name",
+        }
+    return names
+
+
+def _named_outputs(model, spec: ModelSpec, feeds: dict, class_names: dict) -> dict[str, tf.Tensor]:
+    inputs = {t.name: feeds[t.name] for t in model.inputs}
+    structure = model.input
+    if isinstance(structure, dict):
+        call_inputs = {k: inputs[v.name] for k, v in structure.items()}
+    elif isinstance(structure, list | tuple):
+        call_inputs = [inputs[t.name] for t in structure]
+    else:
+        call_inputs = inputs[structure.name]
+    result = model(call_inputs, training=False)
+    if isinstance(result, dict):
+        per_head = [result[h] for h in spec.heads]
+    elif isinstance(result, list | tuple):
+        per_head = list(result)
+    else:
+        per_head = [result]
+    names = output_names(spec)
+    outputs = {}
+    for head, probabilities in zip(spec.heads, per_head, strict=True):
+        probabilities = tf.cast(probabilities, tf.float32)
+        label = tf.argmax(probabilities, axis=-1, output_type=tf.int64)
+        outputs[names[head]["probabilities"]] = tf.identity(probabilities)
+        outputs[names[head]["label"]] = label
+        if head in class_names:
+            table = tf.constant(class_names[head], dtype=tf.string)
+            outputs[names[head]["class_name"]] = tf.gather(table, label)
+    return outputs
+
+
+def make_serving_function(
+    model,
+    spec: ModelSpec,
+    tokenizer,
+    class_names: dict,
+    *,
+    image_dtype: tf.DType = tf.uint8,
+    max_text_bytes: int = MAX_TEXT_BYTES,
+) -> tuple[Callable, list[tf.TensorSpec]]:
+    """Builds the raw-input serving function and its input signature.
+
+    Args:
+        model: the Keras model.
+        spec: from `inspect_model`.
+        tokenizer: a `zoo.data.text.Tokenizer` for text models, else None.
+        class_names: {head: names} from `resolve_class_names`.
+        image_dtype: tf.uint8 (pixels 0-255, scaled in the graph) or
+            tf.float32 (already in [0, 1], checked to be finite).
+        max_text_bytes: longest text accepted, in bytes.
+
+    Returns:
+        (fn, input_signature) for `ExportArchive.add_endpoint`.
+    """
+    finite = image_dtype.is_floating
+
+    def run(image=None, text=None):
+        checks = []
+        if image is not None:
+            checks += check_image(image, spec.image_shape, finite=finite)
+        if text is not None:
+            checks += check_text(text, max_text_bytes)
+        if image is not None and text is not None:
+            checks.append(check_same_batch(image, text))
+
+        def compute():
+            feeds = {}
+            if image is not None:
+                feeds[keys.IMAGE] = _scale(_static_image(image, spec.image_shape))
+            if text is not None:
+                feeds[keys.TOKEN_IDS] = tokenizer(tf.reshape(text, [-1]))
+            return _named_outputs(model, spec, feeds, class_names)
+
+        return guarded(checks, compute, lambda: _empty_outputs(spec, class_names))
+
+    image_spec = tf.TensorSpec(None, image_dtype, name=keys.IMAGE)
+    text_spec = tf.TensorSpec(None, tf.string, name=keys.TEXT)
+    if spec.has_image and spec.has_text:
+
+        def serve(image, text):
+            return run(image=image, text=text)
+
+        return serve, [image_spec, text_spec]
+    if spec.has_image:
+
+        def serve(image):
+            return run(image=image)
+
+        return serve, [image_spec]
+
+    def serve(text):
+        return run(text=text)
+
+    return serve, [text_spec]
+
+
+def make_token_id_function(model, spec: ModelSpec) -> tuple[Callable, list[tf.TensorSpec]]:
+    """Builds the function ONNX and LiteRT get: uint8 image and int32 token ids in.
+
+    String ops and asserts cannot go into those formats; their runtimes check
+    dtypes and static shapes themselves, and the client tokenizes.
+
+    Returns:
+        (fn, input_signature); outputs as in the SavedModel minus class names.
+    """
+
+    def run(image=None, token_ids=None):
+        feeds = {}
+        if image is not None:
+            feeds[keys.IMAGE] = _scale(image)
+        if token_ids is not None:
+            feeds[keys.TOKEN_IDS] = token_ids
+        return _named_outputs(model, spec, feeds, {})
+
+    image_spec = tf.TensorSpec([None, *spec.image_shape], tf.uint8, name=keys.IMAGE) if spec.has_image else None
+    ids_spec = tf.TensorSpec([None, spec.max_length], tf.int32, name=keys.TOKEN_IDS) if spec.has_text else None
+    if spec.has_image and spec.has_text:
+
+        def serve(image, token_ids):
+            return run(image=image, token_ids=token_ids)
+
+        return serve, [image_spec, ids_spec]
+    if spec.has_image:
+
+        def serve(image):
+            return run(image=image)
+
+        return serve, [image_spec]
+
+    def serve(token_ids):
+        return run(token_ids=token_ids)
+
+    return serve, [ids_spec]
+
+
+def _static_image(image: tf.Tensor, expected: tuple) -> tf.Tensor:
+    # Gives the checked image its static shape with a reshape, not
+    # `tf.ensure_shape`: Grappler reads EnsureShape as a fact about its input
+    # and folds the rank check before it to "true".
+    shape = _padded_shape(image, 4)
+    dims = [shape[0]] + [shape[i + 1] if d is None else d for i, d in enumerate(expected)]
+    return tf.reshape(image, tf.stack(dims))
+
+
+def _empty_outputs(spec: ModelSpec, class_names: dict) -> dict[str, tf.Tensor]:
+    outputs = {}
+    for head, width in zip(spec.heads, spec.num_classes, strict=True):
+        names = output_names(spec)[head]
+        outputs[names["probabilities"]] = tf.zeros([0, width], tf.float32)
+        outputs[names["label"]] = tf.zeros([0], tf.int64)
+        if head in class_names:
+            outputs[names["class_name"]] = tf.zeros([0], tf.string)
+    return outputs
+
+
+def _scale(image: tf.Tensor) -> tf.Tensor:
+    # The models take pixels in [0, 1]; the pipeline does the same division.
+    if image.dtype == tf.uint8:
+        return tf.cast(image, tf.float32) / 255.0
+    return tf.cast(image, tf.float32)
