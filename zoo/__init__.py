@@ -14,6 +14,7 @@ import os as _os
 
 _os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
+from zoo import data  # noqa: E402  (registers the mnist_text TFDS builder)
 from zoo.registry import build, describe, list_models, register_model  # noqa: E402
 
 __version__ = "0.1.0"
@@ -32,4 +33,4 @@ def __getattr__(name):
     raise AttributeError(f"module 'zoo' has no attribute {name!r}")
 
 
-__all__ = ["build", "describe", "list_models", "register_model", "__version__", *_LAZY]
+__all__ = ["data", "build", "describe", "list_models", "register_model", "__version__", *_LAZY]
