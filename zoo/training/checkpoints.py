@@ -1,0 +1,216 @@
+"""Checkpoints that survive a kill, and atomic writes of a run's final files.
+
+A training checkpoint holds the model, the optimizer, the step and epoch
+counters and the tf.data iterator, so a restarted run continues at the exact
+batch where the saved one stopped. `find_restorable` reads every tensor of a
+candidate before trusting it: a checkpoint cut short by a kill or damaged on
+disk is skipped with a warning, and the previous one is used.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import logging
+import os
+import re
+import shutil
+import tempfile
+import warnings
+from typing import Any
+
+import tensorflow as tf
+
+__all__ = [
+    "CHECKPOINT_NAME",
+    "find_restorable",
+    "checkpoint_step",
+    "make_manager",
+    "write_json_atomic",
+    "write_text_atomic",
+    "save_model_atomic",
+]
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_NAME = "ckpt"
+_STEP_RE = re.compile(rf"{CHECKPOINT_NAME}-(\d+)$")
+
+
+def checkpoint_step(path: str) -> int:
+    """Returns the step number in a checkpoint prefix such as `.../ckpt-120`.
+
+    Raises:
+        ValueError: if the name does not end in `ckpt-<step>`.
+    """
+    match = _STEP_RE.search(os.path.basename(path))
+    if not match:
+        raise ValueError(f"Checkpoint path {path!r} does not end in '{CHECKPOINT_NAME}-<step>'.")
+    return int(match.group(1))
+
+
+def find_restorable(directory: str) -> str | None:
+    """Returns the newest checkpoint in `directory` that reads back intact.
+
+    Candidates are the checkpoints the directory's state file lists, newest
+    first. Each is read in full (TensorFlow checks every tensor's CRC on
+    read); one that fails is reported with a `UserWarning`, moved into
+    `directory/corrupt/`, and the next older one is tried. When a checkpoint
+    was skipped, the state file is rewritten so that it lists only the intact
+    ones.
+
+    Args:
+        directory: a checkpoint directory; it need not exist.
+
+    Returns:
+        The checkpoint prefix to restore, or None when there is none.
+    """
+    if not tf.io.gfile.isdir(directory):
+        return None
+    state = tf.train.get_checkpoint_state(directory)
+    if state is None:
+        return None
+    candidates = list(state.all_model_checkpoint_paths) or [state.model_checkpoint_path]
+    candidates = [p if os.path.isabs(p) else os.path.join(directory, p) for p in candidates]
+    if state.model_checkpoint_path:
+        latest = state.model_checkpoint_path
+        latest = latest if os.path.isabs(latest) else os.path.join(directory, latest)
+        if latest not in candidates:
+            candidates.append(latest)
+    intact = []
+    chosen = None
+    skipped = False
+    for path in reversed(candidates):
+        if chosen is None:
+            problem = _read_problem(path)
+            if problem is None:
+                chosen = path
+                intact.append(path)
+            else:
+                skipped = True
+                warnings.warn(
+                    f"Checkpoint {path} cannot be restored ({problem}); falling back to the "
+                    "previous checkpoint. Its files are moved to "
+                    f"{os.path.join(directory, 'corrupt')}.",
+                    UserWarning,
+                    stacklevel=2,
+                )
+                _move_aside(path, directory)
+        else:
+            intact.append(path)
+    if skipped:
+        intact.reverse()
+        _rewrite_state(directory, intact)
+    return chosen
+
+
+def make_manager(checkpoint: tf.train.Checkpoint, directory: str, keep: int) -> tf.train.CheckpointManager:
+    """Returns a `CheckpointManager` that names checkpoints `ckpt-<step>` and keeps `keep`."""
+    return tf.train.CheckpointManager(
+        checkpoint, directory, max_to_keep=keep, checkpoint_name=CHECKPOINT_NAME
+    )
+
+
+def write_text_atomic(path: str, text: str) -> None:
+    """Writes `text` (UTF-8) to `path` through a temporary file beside it and `os.replace`."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    try:
+        _default_permissions(tmp)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        _remove_quietly(tmp)
+        raise
+
+
+def write_json_atomic(path: str, value: Any) -> None:
+    """Writes `value` as indented, key-sorted JSON to `path`, atomically."""
+    write_text_atomic(path, json.dumps(value, indent=2, sort_keys=True) + "\n")
+
+
+def save_model_atomic(model, path: str) -> None:
+    """Saves a Keras model as `.keras` to a temporary file in the same folder, then renames it.
+
+    Raises:
+        ValueError: if `path` does not end in `.keras`.
+    """
+    if not str(path).endswith(".keras"):
+        raise ValueError(f"Model path {path!r} must end in '.keras'.")
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".keras")
+    os.close(fd)
+    try:
+        _default_permissions(tmp)
+        model.save(tmp, overwrite=True)
+        os.replace(tmp, path)
+    except BaseException:
+        _remove_quietly(tmp)
+        raise
+
+
+# --- internals -------------------------------------------------------------
+
+
+def _read_problem(path: str) -> str | None:
+    """Returns why the checkpoint at `path` cannot be read, or None if it reads intact."""
+    try:
+        reader = tf.train.load_checkpoint(path)
+        for name, dtype in reader.get_variable_to_dtype_map().items():
+            try:
+                reader.get_tensor(name)
+            except tf.errors.InternalError as error:
+                # A variant (the tf.data iterator state) is read and parsed
+                # before the reader fails to turn it into NumPy; only that
+                # last step's failure is expected.
+                if dtype != tf.variant or "not convertible to numpy" not in str(error):
+                    raise
+    except (tf.errors.OpError, ValueError, OSError) as error:
+        message = str(error).strip().splitlines()
+        return f"{type(error).__name__}: {message[0] if message else ''}"
+    return None
+
+
+def _move_aside(path: str, directory: str) -> None:
+    target = os.path.join(directory, "corrupt")
+    os.makedirs(target, exist_ok=True)
+    for name in glob.glob(glob.escape(path) + ".*"):
+        destination = os.path.join(target, os.path.basename(name))
+        try:
+            os.replace(name, destination)
+        except OSError as error:
+            log.warning("Could not move %s aside: %s", name, error)
+
+
+def _rewrite_state(directory: str, paths: list[str]) -> None:
+    state_file = os.path.join(directory, "checkpoint")
+    if not paths:
+        _remove_quietly(state_file)
+        return
+    # update_checkpoint_state writes the state file atomically.
+    tf.compat.v1.train.update_checkpoint_state(
+        directory, paths[-1], all_model_checkpoint_paths=paths
+    )
+
+
+def _default_permissions(path: str) -> None:
+    # mkstemp creates files readable by the owner only; a run's outputs get
+    # the permissions a plain open() would give them.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
+
+
+def _remove_quietly(path: str) -> None:
+    try:
+        if os.path.isdir(path):
+            shutil.rmtree(path)
+        else:
+            os.remove(path)
+    except FileNotFoundError:
+        pass
