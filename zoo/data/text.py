@@ -109,6 +109,10 @@ def save_vocabulary(tokens: list[str], path: str | os.PathLike) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
             f.write("\n".join(tokens) + "\n")
+        # mkstemp creates 0600; a vocabulary travels with a run and is shared.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
