@@ -179,7 +179,7 @@ def test_failed_atomic_write_keeps_the_old_file(tmp_path):
 
 
 def test_model_path_must_end_in_keras(tmp_path):
-    with pytest.raises(ValueError, match=r"must end in '\.keras'"):
+    with pytest.raises(ValueError, match=r"must end with '\.keras'"):
         checkpoints.save_model_atomic(None, str(tmp_path / "model.h5"))
 
 

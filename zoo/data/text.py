@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import collections
 import os
-import tempfile
 from collections.abc import Iterable
 
 import tensorflow as tf
@@ -102,22 +101,9 @@ def save_vocabulary(tokens: list[str], path: str | os.PathLike) -> None:
     bad = [t for t in tokens if "\n" in t or "\r" in t]
     if bad:
         raise ValueError(f"Vocabulary tokens cannot contain line breaks: {bad[:3]!r}.")
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".vocab-", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write("\n".join(tokens) + "\n")
-        # mkstemp creates 0600; a vocabulary travels with a run and is shared.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    from zoo.export.atomic import atomic_write_text
+
+    atomic_write_text(path, "\n".join(tokens) + "\n", overwrite=True)
 
 
 def load_vocabulary(path: str | os.PathLike) -> list[str]:

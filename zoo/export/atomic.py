@@ -87,6 +87,7 @@ def atomic_save_model(model, path: str | os.PathLike, overwrite: bool = False) -
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.tmp-", suffix=".keras", dir=parent)
     os.close(fd)
     try:
+        default_permissions(tmp)
         model.save(tmp)
         _fsync_file(tmp)
         _check_target(target, overwrite, want_dir=False)
@@ -110,6 +111,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, overwrite: bool = T
     os.makedirs(parent, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.tmp-", dir=parent)
     try:
+        default_permissions(tmp)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -124,6 +126,13 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, overwrite: bool = T
 def atomic_write_text(path: str | os.PathLike, text: str, overwrite: bool = True) -> None:
     """Writes UTF-8 `text` to `path` atomically (see `atomic_write_bytes`)."""
     atomic_write_bytes(path, text.encode("utf-8"), overwrite=overwrite)
+
+
+def default_permissions(path: str) -> None:
+    """Gives a temporary file the mode a plain `open()` would (mkstemp makes it 0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
 
 
 # --- internals -------------------------------------------------------------

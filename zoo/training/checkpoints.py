@@ -15,11 +15,12 @@ import logging
 import os
 import re
 import shutil
-import tempfile
 import warnings
 from typing import Any
 
 import tensorflow as tf
+
+from zoo.export.atomic import atomic_save_model, atomic_write_text
 
 __all__ = [
     "CHECKPOINT_NAME",
@@ -113,19 +114,7 @@ def make_manager(checkpoint: tf.train.Checkpoint, directory: str, keep: int) -> 
 
 def write_text_atomic(path: str, text: str) -> None:
     """Writes `text` (UTF-8) to `path` through a temporary file beside it and `os.replace`."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    try:
-        _default_permissions(tmp)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        _remove_quietly(tmp)
-        raise
+    atomic_write_text(path, text, overwrite=True)
 
 
 def write_json_atomic(path: str, value: Any) -> None:
@@ -134,24 +123,12 @@ def write_json_atomic(path: str, value: Any) -> None:
 
 
 def save_model_atomic(model, path: str) -> None:
-    """Saves a Keras model as `.keras` to a temporary file in the same folder, then renames it.
+    """Saves a Keras model as `.keras` through a temporary file in the same folder, replacing `path`.
 
     Raises:
         ValueError: if `path` does not end in `.keras`.
     """
-    if not str(path).endswith(".keras"):
-        raise ValueError(f"Model path {path!r} must end in '.keras'.")
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".keras")
-    os.close(fd)
-    try:
-        _default_permissions(tmp)
-        model.save(tmp, overwrite=True)
-        os.replace(tmp, path)
-    except BaseException:
-        _remove_quietly(tmp)
-        raise
+    atomic_save_model(model, path, overwrite=True)
 
 
 # --- internals -------------------------------------------------------------
@@ -197,13 +174,6 @@ def _rewrite_state(directory: str, paths: list[str]) -> None:
         directory, paths[-1], all_model_checkpoint_paths=paths
     )
 
-
-def _default_permissions(path: str) -> None:
-    # mkstemp creates files readable by the owner only; a run's outputs get
-    # the permissions a plain open() would give them.
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
 
 
 def _remove_quietly(path: str) -> None:
