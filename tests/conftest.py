@@ -1,10 +1,40 @@
+import ipaddress
 import os
+import socket
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import pytest  # noqa: E402
+
+_connect = socket.socket.connect
+
+
+def _is_local(address) -> bool:
+    if not isinstance(address, tuple):  # a Unix socket path
+        return True
+    host = address[0]
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _local_connect_only(sock, address):
+    if not _is_local(address):
+        raise OSError(f"tests may not use the network: a connection to {address!r} was attempted")
+    return _connect(sock, address)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_network():
+    """Fails any test that opens a connection off this machine (nothing may download)."""
+    socket.socket.connect = _local_connect_only
+    yield
+    socket.socket.connect = _connect
 
 
 @pytest.fixture(autouse=True)
