@@ -2,6 +2,7 @@
 
 import errno
 import os
+import stat
 
 import keras
 import numpy as np
@@ -134,3 +135,17 @@ def test_save_model_overwrite_and_suffix(tmp_path):
     np.testing.assert_allclose(keras.saving.load_model(path).predict(x, verbose=0), second.predict(x, verbose=0))
     with pytest.raises(ValueError, match=r"must end with '\.keras'"):
         atomic_save_model(second, tmp_path / "model.h5")
+
+
+def test_written_files_and_directories_get_the_umask_modes_not_the_temporary_ones(tmp_path):
+    # mkstemp/mkdtemp create 0600/0700; a shared export must be readable like any other file.
+    old = os.umask(0o022)
+    try:
+        with atomic_directory(tmp_path / "export") as tmp:
+            with open(os.path.join(tmp, "data.txt"), "w") as handle:
+                handle.write("x")
+        atomic_write_bytes(tmp_path / "file.bin", b"x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(tmp_path / "export").st_mode) == 0o755
+    assert stat.S_IMODE(os.stat(tmp_path / "file.bin").st_mode) == 0o644

@@ -54,6 +54,7 @@ def atomic_directory(path: str | os.PathLike, overwrite: bool = False) -> Iterat
     parent = os.path.dirname(target)
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(target)}.tmp-", dir=parent)
+    default_permissions(tmp, directory=True)
     try:
         yield tmp
         _fsync_tree(tmp)
@@ -128,11 +129,15 @@ def atomic_write_text(path: str | os.PathLike, text: str, overwrite: bool = True
     atomic_write_bytes(path, text.encode("utf-8"), overwrite=overwrite)
 
 
-def default_permissions(path: str) -> None:
-    """Gives a temporary file the mode a plain `open()` would (mkstemp makes it 0600)."""
+def default_permissions(path: str, directory: bool = False) -> None:
+    """Gives a temporary file or directory the mode `open()` or `os.mkdir` would.
+
+    mkstemp makes files 0600 and mkdtemp directories 0700; exports and run
+    outputs are shared, so they get what the umask allows.
+    """
     umask = os.umask(0)
     os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
+    os.chmod(path, (0o777 if directory else 0o666) & ~umask)
 
 
 # --- internals -------------------------------------------------------------
