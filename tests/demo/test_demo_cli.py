@@ -23,7 +23,7 @@ def test_quick_demo_writes_the_table_and_every_artifact(tmp_path, demo_data_dir,
     assert results["grid"] == "quick" and results["seeds"] == 1
     assert results["command"] == f"zoo demo --quick --out {out} --data-dir {demo_data_dir}"
     labels = [(row["config"], row["label"]) for row in results["rows"]]
-    assert labels == [("digits", "cnn_seed (seed recipe)"), ("digits", "cnn_seed (zoo recipe)"),
+    assert labels == [("digits", "cnn_seed (seed recipe)"), ("digits", "cnn_seed (zoo+augment recipe)"),
                       ("vqa", "cnn_image"), ("vqa", "rnn_text"), ("vqa", "cnn_lstm_concat"),
                       ("vqa", "cnn_lstm_xattn")]
     for trial in results["trials"]:

@@ -34,7 +34,7 @@ def test_full_grid_has_every_fusion_model_on_both_text_configs_and_both_baseline
         assert {m for m, role in roles.items() if role == "fusion"} == fusion_models
         assert roles["cnn_image"] == "image" and roles["rnn_text"] == "text"
     recipes = {e.recipe for e in rows if e.config == "digits" and e.model == "cnn_seed"}
-    assert recipes == {"seed", "zoo"}
+    assert recipes == {"seed", experiment.DIGITS_RECIPE}
 
 
 def test_default_grid_covers_each_fusion_kind_on_vqa():
@@ -98,9 +98,10 @@ def test_multitask_labels_derive_from_the_label():
 
 
 def test_recipes():
-    seed, zoo_recipe = experiment.RECIPES["seed"], experiment.RECIPES["zoo"]
+    seed, zoo_recipe = experiment.RECIPES["seed"], experiment.RECIPES["zoo+augment"]
     assert (seed.learning_rate, seed.lr_schedule, seed.augments) == (1e-3, "constant", False)
     assert seed.warmup_steps(430, 5) == 0
+    assert not experiment.RECIPES["zoo"].augments and experiment.RECIPES["zoo"].lr_schedule == "cosine"
     assert zoo_recipe.augments and zoo_recipe.lr_schedule == "cosine"
     assert zoo_recipe.warmup_steps(430, 5) == round(zoo_recipe.warmup_epochs * 430)
     assert zoo_recipe.warmup_steps(1, 1) == 0, "warm-up stays shorter than a one-step run"

@@ -18,7 +18,7 @@ def _record(config, label, role, accuracy, seed=0, model=None, recipe="zoo", epo
 def _rows(vqa_best=0.995, concat=0.98, digits=0.994):
     return report.summarize([
         _record("digits", "cnn_seed (seed recipe)", "digits", 0.989, model="cnn_seed", recipe="seed", epochs=5),
-        _record("digits", "cnn_seed (zoo recipe)", "digits", digits, model="cnn_seed", epochs=5),
+        _record("digits", "cnn_seed (zoo+augment recipe)", "digits", digits, model="cnn_seed", epochs=5),
         _record("vqa", "cnn_image", "image", 0.36),
         _record("vqa", "rnn_text", "text", 0.42),
         _record("vqa", "cnn_lstm_concat", "fusion", concat),

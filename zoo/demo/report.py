@@ -42,7 +42,7 @@ METRICS = (
 TARGETS = {
     "best_fused_vqa": 0.990,  # best fused model's test accuracy on vqa
     "fused_margin": 0.20,  # every fused vqa row at least this far above the best unimodal vqa row
-    "digits_zoo_recipe": 0.993,  # seed CNN on plain digits, zoo recipe, within 5 epochs
+    "digits_zoo_recipe": 0.993,  # seed CNN on plain digits, a zoo recipe, within 5 epochs
     "digits_max_epochs": 5,
 }
 
@@ -147,18 +147,18 @@ def check_targets(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         "value": margin,
         "detail": detail,
     })
-    digits = [r for r in rows if r["config"] == "digits" and r["model"] == "cnn_seed" and r["recipe"] == "zoo"
+    digits = [r for r in rows if r["config"] == "digits" and r["model"] == "cnn_seed" and r["recipe"] != "seed"
               and r["epochs"] <= TARGETS["digits_max_epochs"]]
     top = max(digits, key=lambda r: r["accuracy"]["mean"]) if digits else None
     seed_rows = [r for r in rows if r["config"] == "digits" and r["model"] == "cnn_seed" and r["recipe"] == "seed"]
-    detail = "no digits row with the zoo recipe" if top is None else (
+    detail = "no digits row with a zoo recipe" if top is None else (
         f"{top['label']}, {_epochs(top['epochs'])}: {top['accuracy']['mean']:.2%}")
     if seed_rows:
         detail += f"; as in the seed ({_epochs(seed_rows[0]['epochs'])}): {seed_rows[0]['accuracy']['mean']:.2%}"
     results.append({
         "name": "digits_zoo_recipe",
         "description": (f"seed CNN >= {TARGETS['digits_zoo_recipe']:.1%} on plain digits within "
-                        f"{TARGETS['digits_max_epochs']} epochs (zoo recipe)"),
+                        f"{TARGETS['digits_max_epochs']} epochs (a zoo recipe)"),
         "met": None if top is None else top["accuracy"]["mean"] >= TARGETS["digits_zoo_recipe"],
         "value": None if top is None else top["accuracy"]["mean"],
         "detail": detail,

@@ -3,7 +3,7 @@
 >>> from zoo.demo import run_demo
 >>> results = run_demo("demo_out", grid="quick")
 >>> [row["label"] for row in results["rows"]][:2]
-['cnn_seed (seed recipe)', 'cnn_seed (zoo recipe)']
+['cnn_seed (seed recipe)', 'cnn_seed (zoo+augment recipe)']
 """
 
 from __future__ import annotations
