@@ -25,6 +25,8 @@ import typing
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from zoo.jsonutil import to_json
+
 __all__ = [
     "ModelEntry",
     "register_model",
@@ -243,7 +245,7 @@ def describe(name: str, **overrides) -> dict[str, Any]:
         "fusion": entry.fusion,
         "inputs": [_tensor_spec(t) for t in model.inputs],
         "outputs": [_tensor_spec(t) for t in _flat_outputs(model)],
-        "hyperparameters": {k: _jsonable(v) for k, v in hyperparameters.items()},
+        "hyperparameters": {k: to_json(v) for k, v in hyperparameters.items()},
         "parameters": int(model.count_params()),
         "macs_per_example": int(count_macs(model)),
         "demo_accuracy": dict(entry.demo_accuracy) if entry.demo_accuracy else None,
@@ -282,14 +284,6 @@ def _thaw(value):
         return tuple(_thaw(v) for v in value[1])
     if isinstance(value, tuple) and len(value) == 2 and value[0] == "__map__":
         return {k: _thaw(v) for k, v in value[1]}
-    return value
-
-
-def _jsonable(value):
-    if isinstance(value, tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, Mapping):
-        return {k: _jsonable(v) for k, v in value.items()}
     return value
 
 

@@ -40,6 +40,7 @@ import zoo
 from zoo.data import keys
 from zoo.demo import metrics as metrics_lib
 from zoo.demo.augment import augment_batch
+from zoo.jsonutil import to_json
 
 __all__ = [
     "Recipe",
@@ -566,7 +567,7 @@ def train_trial(
         "epochs": entry.epochs,
         "seed": trial.seed,
         "batch_size": batch_size,
-        "overrides": _jsonable(overrides),
+        "overrides": to_json(overrides),
         "parameters": int(result.model.count_params()),
         "train_seconds": train_seconds,
         "examples_per_second": result.examples_per_second,
@@ -611,13 +612,3 @@ def predict(model, data: DataContext, split: str, *, output: str | None = None, 
         labels.append(label.numpy())
         probabilities.append(np.asarray(outputs))
     return np.concatenate(labels).astype(np.int64), np.concatenate(probabilities)
-
-
-def _jsonable(value):
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value

@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from zoo.jsonutil import to_json
 from zoo.training import checkpoints as ckpt_lib
 from zoo.training.config import TrainConfig, make_optimizer
 from zoo.training.strategy import cluster_info, resolve_strategy, strategy_kind
@@ -256,7 +257,7 @@ class _Run:
         restore_path = self._choose_checkpoint()
         self._check_resume(restore_path, run_config)
         if self.cluster.is_chief:
-            ckpt_lib.write_json_atomic(os.path.join(self.out, "config.json"), _jsonable(run_config))
+            ckpt_lib.write_json_atomic(os.path.join(self.out, "config.json"), to_json(run_config))
         manager = ckpt_lib.make_manager(checkpoint, self.checkpoint_dir, config.keep_checkpoints)
         if restore_path is not None:
             status = checkpoint.restore(restore_path)
@@ -581,7 +582,7 @@ class _Run:
 
         with open(path, encoding="utf-8") as handle:
             previous = json.load(handle)
-        current = _jsonable(run_config)
+        current = to_json(run_config)
         changed = [k for k in _RESUME_KEYS if k in previous and previous.get(k) != current.get(k)]
         if changed:
             details = "; ".join(f"{k}: {previous.get(k)!r} -> {current.get(k)!r}" for k in changed)
@@ -699,7 +700,7 @@ class _Run:
     def _write_artifacts(self, metrics, vocabulary):
         model = self.model
         if self.cluster.is_chief:
-            ckpt_lib.write_json_atomic(os.path.join(self.out, "metrics.json"), _jsonable(metrics))
+            ckpt_lib.write_json_atomic(os.path.join(self.out, "metrics.json"), to_json(metrics))
             if vocabulary is not None:
                 from zoo.data.text import save_vocabulary
 
@@ -948,18 +949,3 @@ def _versions() -> dict[str, str]:
     import zoo
 
     return {"zoo_version": zoo.__version__, "tensorflow_version": tf.__version__, "keras_version": keras.__version__}
-
-
-def _jsonable(value):
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
-    return repr(value)
-
