@@ -31,6 +31,9 @@ def add_parser(subparsers):
     parser.add_argument("--batch-size", type=int, default=None, metavar="N",
                         help="training batch size of every row (default: each recipe's, 128 seed / 64 zoo)")
     parser.add_argument("--no-export", action="store_true", help="skip the SavedModel export of the best model")
+    parser.add_argument("--fresh", action="store_true",
+                        help="retrain every row; by default rows already finished in --out with the same settings "
+                             "are reused, so an interrupted demo continues where it stopped")
     parser.add_argument("--verbose", action="store_true", help="print a line per training epoch")
     return parser
 
@@ -60,6 +63,7 @@ def run(args) -> int:
         source_dir=args.mnist_dir,
         batch_size=args.batch_size,
         export=not args.no_export,
+        reuse=not args.fresh,
         verbose=int(args.verbose),
         log=lambda line: print(line, flush=True),
         command=_command_line(args),
@@ -78,5 +82,5 @@ def _command_line(args) -> str:
                                  ("--mnist-dir", args.mnist_dir, None), ("--batch-size", args.batch_size, None)):
         if value != default:
             parts += [flag, shlex.quote(str(value))]
-    parts += ["--no-export"] * args.no_export
+    parts += ["--no-export"] * args.no_export + ["--fresh"] * args.fresh
     return " ".join(parts)

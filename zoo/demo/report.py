@@ -270,7 +270,9 @@ def render_markdown(results: Mapping[str, Any]) -> str:
         f"Measured {results['date']} on a {device}; TensorFlow {machine['tensorflow']}, Keras {machine['keras']}.",
         f"Grid `{results['grid']}`, {seeds} seed{'s' if seeds > 1 else ''}"
         + (" (mean ± sample standard deviation)" if seeds > 1 else "")
-        + f"; total time {_duration(results['total_seconds'])} (`{results['command']}`).",
+        + f"; total time {_duration(results['total_seconds'])} (`{results['command']}`)"
+        + (f", {results['reused_trials']} trial(s) reused from an earlier run into the same folder"
+           if results.get("reused_trials") else "") + ".",
         "Accuracy, precision, recall and F1 are on each config's test split; precision, recall and F1 are "
         "macro averages over classes. Training time is wall-clock time of `zoo.train` (including "
         "tracing and checkpoints).",

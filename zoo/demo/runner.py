@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -19,8 +20,9 @@ import numpy as np
 from zoo.demo import experiment, plots, report
 from zoo.demo.experiment import FULL_SPLITS, QUICK_SPLITS, Splits
 from zoo.demo.files import atomic_path
+from zoo.jsonutil import to_json
 
-__all__ = ["run_demo", "ARTIFACTS"]
+__all__ = ["run_demo", "trial_settings", "ARTIFACTS", "TRIAL_RECORD"]
 
 # File names inside the output folder.
 ARTIFACTS = {
@@ -33,6 +35,8 @@ ARTIFACTS = {
     "best_model": "best_model.keras",
     "saved_model": "best_model_savedmodel",
 }
+# Written into each trial's run directory when it finishes.
+TRIAL_RECORD = "demo_trial.json"
 # The config whose best fused model is saved, exported and shown.
 PRIMARY_CONFIG = "vqa"
 ATTENTION_MODEL = "cnn_lstm_xattn"
@@ -49,6 +53,7 @@ def run_demo(
     splits: Splits | None = None,
     batch_size: int | None = None,
     export: bool = True,
+    reuse: bool = True,
     verbose: int = 0,
     log: Callable[[str], None] | None = print,
     command: str | None = None,
@@ -70,6 +75,9 @@ def run_demo(
             grid (`QUICK_SPLITS`), whole splits otherwise.
         batch_size: training batch size for every row; None = each row's recipe's.
         export: also export the best model as a SavedModel through `zoo.export`.
+        reuse: keep the results of trials already finished in `out` with the
+            same settings (an interrupted demo continues where it stopped);
+            False retrains every trial.
         verbose: 1 = `zoo.train` prints a line per epoch.
         log: called with each progress line; None = silent.
         command: the command line to record in the report.
@@ -98,13 +106,21 @@ def run_demo(
         data[config] = experiment.prepare_data(config, data_dir=data_dir, source_dir=source_dir)
 
     records = []
+    reused = 0
     for index, trial in enumerate(trials, start=1):
         entry = trial.entry
         say(f"[{index}/{len(trials)}] {entry.config} / {entry.label} / seed {trial.seed}: "
             f"{entry.epochs} epoch{'s' if entry.epochs > 1 else ''}, {entry.recipe} recipe")
-        record = experiment.train_trial(trial, data[entry.config], out, splits=splits, batch_size=batch_size,
-                                        verbose=verbose)
-        report.write_json(os.path.join(record["run_dir"], "demo_trial.json"), record)
+        settings = trial_settings(trial, splits, batch_size)
+        record = _finished_record(out, trial, settings) if reuse else None
+        if record is not None:
+            reused += 1
+            say("    already trained with these settings: reusing its results (--fresh retrains)")
+        else:
+            record = experiment.train_trial(trial, data[entry.config], out, splits=splits, batch_size=batch_size,
+                                            verbose=verbose)
+            record["settings"] = settings
+            report.write_json(os.path.join(record["run_dir"], TRIAL_RECORD), record)
         records.append(record)
         say(f"    test accuracy {record['test']['accuracy']:.2%}, macro F1 {record['test']['macro_f1']:.2%}, "
             f"{record['train_seconds']:.0f} s")
@@ -149,6 +165,7 @@ def run_demo(
         "max_length": {c: d.max_length for c, d in data.items() if d.has_text},
         "recipes": {name: dataclasses.asdict(recipe) for name, recipe in experiment.RECIPES.items()},
         "total_seconds": time.perf_counter() - start,
+        "reused_trials": reused,
         "rows": rows,
         "targets": report.check_targets(rows),
         "best": None if best_record is None else {
@@ -165,6 +182,32 @@ def run_demo(
     say("")
     say(report.render_markdown(results))
     return results
+
+
+def trial_settings(trial: experiment.Trial, splits: Splits, batch_size: int | None) -> dict[str, Any]:
+    """Everything that decides a trial's outcome, as JSON: a finished trial is reused only if it matches."""
+    recipe = experiment.RECIPES[trial.entry.recipe]
+    return to_json({
+        "entry": dataclasses.asdict(trial.entry),
+        "seed": trial.seed,
+        "splits": dataclasses.asdict(splits),
+        "batch_size": batch_size or recipe.batch_size,
+        "recipe": dataclasses.asdict(recipe),
+    })
+
+
+def _finished_record(out: str, trial: experiment.Trial, settings: dict[str, Any]) -> dict[str, Any] | None:
+    """The record of this trial from an earlier run into `out`, if it finished with the same settings."""
+    run_dir = os.path.join(out, "runs", trial.run_name)
+    try:
+        with open(os.path.join(run_dir, TRIAL_RECORD), encoding="utf-8") as handle:
+            record = json.load(handle)
+    except (OSError, ValueError):
+        return None
+    if record.get("settings") != settings or not os.path.isfile(os.path.join(run_dir, "model.keras")):
+        return None
+    # The folder may have moved since: paths are taken from where it is now.
+    return {**record, "run_dir": run_dir}
 
 
 def _relative(record, out):

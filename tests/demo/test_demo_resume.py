@@ -1,0 +1,54 @@
+"""An interrupted or repeated demo reuses the trials it already finished, and only those."""
+
+import pytest
+
+from zoo.demo import experiment, run_demo
+from zoo.demo.experiment import QUICK_SPLITS, make_entry
+
+
+def _grid(epochs=1):
+    return [make_entry("vqa", "rnn_text", "text", "zoo", epochs, embed_dim=4, rnn_units=(4,))]
+
+
+def _run(out, data_dir, grid, **kwargs):
+    return run_demo(out, grid=grid, data_dir=data_dir, splits=QUICK_SPLITS, export=False, log=None, **kwargs)
+
+
+def test_a_finished_trial_is_reused_and_a_changed_one_retrained(tmp_path, demo_data_dir, monkeypatch):
+    first = _run(tmp_path, demo_data_dir, _grid())
+    assert first["reused_trials"] == 0
+
+    def must_not_train(*args, **kwargs):
+        raise AssertionError("a finished trial with the same settings was trained again")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(experiment, "train_trial", must_not_train)
+        second = _run(tmp_path, demo_data_dir, _grid())
+    assert second["reused_trials"] == 1
+    assert second["rows"][0]["accuracy"] == first["rows"][0]["accuracy"]
+    assert second["trials"][0]["train_seconds"] == first["trials"][0]["train_seconds"]
+
+    trained = []
+    original = experiment.train_trial
+
+    def counting(*args, **kwargs):
+        trained.append(args[0].entry.epochs)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(experiment, "train_trial", counting)
+    changed = _run(tmp_path, demo_data_dir, _grid(epochs=2))
+    assert trained == [2] and changed["reused_trials"] == 0
+    _run(tmp_path, demo_data_dir, _grid(epochs=2), reuse=False)
+    assert trained == [2, 2], "reuse=False retrains"
+
+
+@pytest.mark.parametrize("damage", ["record", "model"])
+def test_a_trial_without_its_record_or_model_is_retrained(tmp_path, demo_data_dir, monkeypatch, damage):
+    first = _run(tmp_path, demo_data_dir, _grid())
+    run_dir = tmp_path / first["trials"][0]["run_dir"]
+    (run_dir / ("demo_trial.json" if damage == "record" else "model.keras")).unlink()
+    calls = []
+    original = experiment.train_trial
+    monkeypatch.setattr(experiment, "train_trial", lambda *a, **k: calls.append(1) or original(*a, **k))
+    assert _run(tmp_path, demo_data_dir, _grid())["reused_trials"] == 0
+    assert calls == [1]
