@@ -180,3 +180,17 @@ def test_bad_data_is_reported_before_training(tmp_path):
     with pytest.raises(ValueError, match=r"lack the model input\(s\) \['token_ids'\]"):
         _train(tmp_path, dataset_fn=image_only)
     assert not (tmp_path / "checkpoints").exists()
+
+
+def test_jit_with_op_determinism_is_refused_before_training(tmp_path):
+    with pytest.raises(ValueError, match="jit=True cannot run with op determinism .*seed=3 was given"):
+        _train(tmp_path / "seeded", jit=True, seed=3)
+    with pytest.raises(ValueError, match="deterministic=True"):
+        _train(tmp_path / "deterministic", jit=True, deterministic=True)
+
+
+def test_jit_after_a_deterministic_run_in_the_same_process_is_refused(tmp_path):
+    tf.config.experimental.enable_op_determinism()
+    with pytest.raises(ValueError, match="op determinism was turned on earlier in this process"):
+        _train(tmp_path, jit=True, epochs=1)
+    assert not os.path.exists(tmp_path / "model.keras")

@@ -48,7 +48,7 @@ def add_parser(subparsers):
                      help="stop after PATIENCE epochs without improvement of --monitor")
     opt.add_argument("--monitor", default="val_loss", help="metric for early stopping (default val_loss)")
     run = parser.add_argument_group("execution")
-    run.add_argument("--seed", type=int, help="seed everything and make ops deterministic")
+    run.add_argument("--seed", type=int, help="seed everything and make ops deterministic (not with --jit: XLA has no deterministic MaxPool gradient)")
     run.add_argument("--mixed-precision", action="store_true", help="float16 (GPU) / bfloat16 compute")
     run.add_argument("--jit", action="store_true", help="compile the training step with XLA")
     run.add_argument("--steps-per-execution", type=int, default=1, help="training steps per tf.function call")

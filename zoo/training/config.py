@@ -107,6 +107,13 @@ class TrainConfig:
         _bool("jit", self.jit)
         _int("steps_per_execution", self.steps_per_execution, minimum=1)
         _choice("verbose", self.verbose, (0, 1))
+        if self.jit and self.op_determinism:
+            reason = f"seed={self.seed!r} was given" if self.deterministic is None else "deterministic=True"
+            raise ValueError(
+                f"jit=True cannot run with op determinism (on because {reason}): XLA has no deterministic "
+                "implementation of some gradients (MaxPool's among them) and fails at the first step. "
+                "Pass deterministic=False to keep the seed without bit-identical runs, or drop jit."
+            )
 
     @property
     def op_determinism(self) -> bool:

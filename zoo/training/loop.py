@@ -789,12 +789,33 @@ def _scalar_summary(name: str, value: float, step: int) -> None:
 
 
 def _seed_everything(config: TrainConfig) -> None:
+    """Seeds the run and turns op determinism on when asked.
+
+    Raises:
+        ValueError: for jit=True when op determinism is already on in this
+            process (TensorFlow has no public way to turn it off again).
+    """
     import keras
 
+    if config.jit and not config.op_determinism and _op_determinism_enabled():
+        raise ValueError(
+            "jit=True cannot run here: op determinism was turned on earlier in this process (by a seeded or "
+            "deterministic run, or tf.config.experimental.enable_op_determinism), TensorFlow cannot turn it "
+            "off, and XLA has no deterministic MaxPool gradient. Train with jit in a new process."
+        )
     if config.seed is not None:
         keras.utils.set_random_seed(config.seed)
     if config.op_determinism:
         tf.config.experimental.enable_op_determinism()
+
+
+def _op_determinism_enabled() -> bool:
+    # Only TensorFlow's internal config module can tell; without it, assume off
+    # and let XLA's own error speak.
+    from tensorflow.python.framework import config as tf_config
+
+    probe = getattr(tf_config, "is_op_determinism_enabled", None)
+    return bool(probe()) if probe is not None else False
 
 
 @contextlib.contextmanager
