@@ -5,7 +5,8 @@ import os
 
 import pytest
 
-from zoo.demo import files, report
+from zoo.demo import report
+from zoo.export.atomic import atomic_path
 
 
 def _record(config, label, role, accuracy, seed=0, model=None, recipe="zoo", epochs=3, seconds=10.0):
@@ -123,7 +124,7 @@ def test_atomic_path_leaves_the_target_alone_when_the_writer_fails(tmp_path):
     target = tmp_path / "plot.png"
     target.write_bytes(b"old")
     with pytest.raises(RuntimeError, match="disk full"):
-        with files.atomic_path(target) as tmp:
+        with atomic_path(target) as tmp:
             assert tmp.endswith(".png") and os.path.dirname(tmp) == str(tmp_path)
             with open(tmp, "wb") as handle:
                 handle.write(b"half")

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from zoo.demo.files import atomic_path
+from zoo.export.atomic import atomic_path
 
 __all__ = [
     "save_figure",
@@ -35,6 +35,13 @@ def _figure(width: float, height: float):
     return figure
 
 
+def _png_target(path, what: str) -> str:
+    target = os.path.abspath(os.fspath(path))
+    if not target.endswith(".png"):
+        raise ValueError(f"{what} path {os.fspath(path)!r} must end in '.png'.")
+    return target
+
+
 def save_figure(figure, path: str | os.PathLike) -> str:
     """Writes a matplotlib figure as PNG to `path` atomically.
 
@@ -44,9 +51,7 @@ def save_figure(figure, path: str | os.PathLike) -> str:
     Raises:
         ValueError: if `path` does not end in `.png`.
     """
-    target = os.path.abspath(os.fspath(path))
-    if not target.endswith(".png"):
-        raise ValueError(f"Figure path {os.fspath(path)!r} must end in '.png'.")
+    target = _png_target(path, "Figure")
     with atomic_path(target) as tmp:
         figure.savefig(tmp, format="png")
     return target
@@ -235,9 +240,7 @@ def plot_model_diagram(model, path) -> str | None:
     """
     import keras
 
-    target = os.path.abspath(os.fspath(path))
-    if not target.endswith(".png"):
-        raise ValueError(f"Diagram path {os.fspath(path)!r} must end in '.png'.")
+    target = _png_target(path, "Diagram")
     try:
         import pydot  # noqa: F401
     except ImportError:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from zoo.demo import files
+from zoo.export.atomic import atomic_write_text
 
 __all__ = [
     "METRICS",
@@ -49,7 +49,7 @@ TARGETS = {
 
 def write_text(path: str | os.PathLike, text: str) -> None:
     """Writes UTF-8 text to `path` atomically."""
-    files.write_text(path, text)
+    atomic_write_text(path, text)
 
 
 def write_json(path: str | os.PathLike, value: Any) -> None:

@@ -19,7 +19,7 @@ import numpy as np
 
 from zoo.demo import experiment, plots, report
 from zoo.demo.experiment import FULL_SPLITS, QUICK_SPLITS, Splits
-from zoo.demo.files import atomic_path
+from zoo.export.atomic import atomic_save_model
 from zoo.jsonutil import to_json
 
 __all__ = ["run_demo", "trial_settings", "ARTIFACTS", "TRIAL_RECORD"]
@@ -234,8 +234,7 @@ def _load(record):
 def _best_model_artifacts(record, data, out, export, notes):
     artifacts = {}
     model = _load(record)
-    with atomic_path(os.path.join(out, ARTIFACTS["best_model"])) as tmp:
-        model.save(tmp)
+    atomic_save_model(model, os.path.join(out, ARTIFACTS["best_model"]), overwrite=True)
     artifacts["best_model"] = ARTIFACTS["best_model"]
 
     accuracy = record["test"]["accuracy"]

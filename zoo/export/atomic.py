@@ -25,7 +25,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 
-__all__ = ["atomic_directory", "atomic_save_model", "atomic_write_bytes", "atomic_write_text"]
+__all__ = ["atomic_directory", "atomic_path", "atomic_save_model", "atomic_write_bytes", "atomic_write_text"]
 
 
 @contextlib.contextmanager
@@ -66,6 +66,46 @@ def atomic_directory(path: str | os.PathLike, overwrite: bool = False) -> Iterat
     _fsync_dir(parent)
 
 
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, overwrite: bool = True) -> Iterator[str]:
+    """Yields a temporary file path beside `path` that replaces `path` when the block succeeds.
+
+    The temporary name keeps the target's extension, because writers such as
+    Keras and matplotlib choose the format from it. The file is flushed to disk
+    and given the usual permissions before the rename; on an error it is
+    removed and `path` is left as it was.
+
+    Args:
+        path: the target file.
+        overwrite: replace an existing file.
+
+    Yields:
+        The temporary path to write.
+
+    Raises:
+        FileExistsError: if `path` exists and `overwrite` is False.
+    """
+    target = os.path.abspath(os.fspath(path))
+    _check_target(target, overwrite, want_dir=False)
+    parent = os.path.dirname(target)
+    os.makedirs(parent, exist_ok=True)
+    suffix = os.path.splitext(target)[1]
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.tmp-", suffix=suffix, dir=parent)
+    os.close(fd)
+    try:
+        default_permissions(tmp)
+        yield tmp
+        _fsync_file(tmp)
+        # The target may have appeared while the file was written.
+        _check_target(target, overwrite, want_dir=False)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(tmp)
+        raise
+    _fsync_dir(parent)
+
+
 def atomic_save_model(model, path: str | os.PathLike, overwrite: bool = False) -> None:
     """Saves a Keras model to a `.keras` file atomically.
 
@@ -78,26 +118,10 @@ def atomic_save_model(model, path: str | os.PathLike, overwrite: bool = False) -
         ValueError: if `path` does not end with `.keras`.
         FileExistsError: if `path` exists and `overwrite` is False.
     """
-    target = os.path.abspath(os.fspath(path))
-    if not target.endswith(".keras"):
+    if not os.fspath(path).endswith(".keras"):
         raise ValueError(f"Model path {os.fspath(path)!r} must end with '.keras'.")
-    _check_target(target, overwrite, want_dir=False)
-    parent = os.path.dirname(target)
-    os.makedirs(parent, exist_ok=True)
-    # Keras picks the format from the suffix, so the temporary name keeps it.
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.tmp-", suffix=".keras", dir=parent)
-    os.close(fd)
-    try:
-        default_permissions(tmp)
+    with atomic_path(path, overwrite=overwrite) as tmp:
         model.save(tmp)
-        _fsync_file(tmp)
-        _check_target(target, overwrite, want_dir=False)
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(tmp)
-        raise
-    _fsync_dir(parent)
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes, overwrite: bool = True) -> None:
@@ -106,22 +130,8 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, overwrite: bool = T
     Raises:
         FileExistsError: if `path` exists and `overwrite` is False.
     """
-    target = os.path.abspath(os.fspath(path))
-    _check_target(target, overwrite, want_dir=False)
-    parent = os.path.dirname(target)
-    os.makedirs(parent, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.tmp-", dir=parent)
-    try:
-        default_permissions(tmp)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(tmp)
-        raise
+    with atomic_path(path, overwrite=overwrite) as tmp, open(tmp, "wb") as handle:
+        handle.write(data)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str, overwrite: bool = True) -> None:
