@@ -1,6 +1,7 @@
 """The generation rules of mnist_text: answers are right, texts are true, balance holds."""
 
 import collections
+import hashlib
 import re
 
 import numpy as np
@@ -172,3 +173,37 @@ def test_validation_mask_is_a_fixed_twelfth():
     assert not np.array_equal(mask, g.validation_mask(600, seed=1))
     # Spread over the file, not a block at one end.
     assert mask[:300].sum() > 10 and mask[300:].sum() > 10
+
+
+def _generation_fingerprint() -> str:
+    """SHA-256 over what the generation rules produce for fixed inputs."""
+    digest = hashlib.sha256()
+    digest.update(g.validation_mask(6000, seed=0).tobytes())
+    image = (np.arange(28 * 28, dtype=np.int64) % 251).astype(np.uint8).reshape(28, 28, 1)
+    for example_id in range(300):
+        digit = example_id % 10
+        text, answer, family = g.vqa_example(digit, g.Draws(0, "vqa", "text", example_id))
+        caption, kind = g.caption_example(digit, g.Draws(0, "caption", "text", example_id))
+        degraded, degradation = g.degrade(image, g.Draws(0, "caption", "image", example_id))
+        digest.update(f"{text}|{answer}|{family}|{caption}|{kind}|{degradation}\n".encode())
+        digest.update(degraded.tobytes())
+    return digest.hexdigest()
+
+
+# TFDS reuses a prepared dataset whose version matches, so a change of the
+# generation rules under an unchanged version leaves users training on the old
+# data without a word. A rule change must come with a new Builder.VERSION.
+GENERATION_FINGERPRINTS = {
+    "1.0.0": "eb57a4c3719b266c4fe7d5b30eb5d66d85967b9d0754894e6b0d4d634d54a89a",
+}
+
+
+def test_generation_rules_are_pinned_to_the_dataset_version():
+    from zoo.datasets.mnist_text.mnist_text_dataset_builder import Builder
+
+    version = str(Builder.VERSION)
+    assert version in GENERATION_FINGERPRINTS, f"record the generation fingerprint of version {version}"
+    assert _generation_fingerprint() == GENERATION_FINGERPRINTS[version], (
+        f"The generation rules changed but Builder.VERSION is still {version}: prepared copies of the old "
+        "data would be reused. Bump the version (with a RELEASE_NOTES entry) and record the new fingerprint."
+    )
