@@ -42,6 +42,23 @@ def test_a_finished_trial_is_reused_and_a_changed_one_retrained(tmp_path, demo_d
     assert trained == [2, 2], "reuse=False retrains"
 
 
+def test_a_trial_of_another_dataset_version_is_not_reused(tmp_path, demo_data_dir, monkeypatch):
+    import tensorflow_datasets as tfds
+    from zoo.datasets.mnist_text.mnist_text_dataset_builder import Builder
+
+    from zoo.demo import runner
+
+    _run(tmp_path, demo_data_dir, _grid())
+    trial = experiment.plan(_grid())[0]
+    settings = runner.trial_settings(trial, QUICK_SPLITS, None)
+    assert runner._finished_record(str(tmp_path), trial, settings) is not None
+    # A rule change bumps the version; rows trained on the old data must not come back.
+    monkeypatch.setattr(Builder, "VERSION", tfds.core.Version("1.0.1"))
+    bumped = runner.trial_settings(trial, QUICK_SPLITS, None)
+    assert bumped["dataset"] == "mnist_text/vqa:1.0.1"
+    assert runner._finished_record(str(tmp_path), trial, bumped) is None
+
+
 @pytest.mark.parametrize("damage", ["record", "model"])
 def test_a_trial_without_its_record_or_model_is_retrained(tmp_path, demo_data_dir, monkeypatch, damage):
     first = _run(tmp_path, demo_data_dir, _grid())

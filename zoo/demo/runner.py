@@ -186,8 +186,12 @@ def run_demo(
 
 def trial_settings(trial: experiment.Trial, splits: Splits, batch_size: int | None) -> dict[str, Any]:
     """Everything that decides a trial's outcome, as JSON: a finished trial is reused only if it matches."""
+    from zoo.datasets.mnist_text.mnist_text_dataset_builder import Builder
+
     recipe = experiment.RECIPES[trial.entry.recipe]
     return to_json({
+        # A new dataset version means new data: rows trained on the old one are not reused.
+        "dataset": f"mnist_text/{trial.entry.config}:{Builder.VERSION}",
         "entry": dataclasses.asdict(trial.entry),
         "seed": trial.seed,
         "splits": dataclasses.asdict(splits),
