@@ -37,6 +37,13 @@ def test_full_grid_has_every_fusion_model_on_both_text_configs_and_both_baseline
     assert recipes == {"seed", experiment.DIGITS_RECIPE}
 
 
+def test_full_grid_repeats_the_default_grids_rows_unchanged():
+    # The two tables must compare row for row: a shared row is the same experiment.
+    full = {(e.config, e.label): e for e in experiment.grid("full")}
+    for entry in experiment.grid("default"):
+        assert full[(entry.config, entry.label)] == entry
+
+
 def test_default_grid_covers_each_fusion_kind_on_vqa():
     rows = [e for e in experiment.grid("default") if e.config == "vqa"]
     kinds = {zoo.registry.get_entry(e.model).fusion for e in rows if e.role == "fusion"}

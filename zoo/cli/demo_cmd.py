@@ -20,7 +20,8 @@ def add_parser(subparsers):
     size.add_argument("--quick", action="store_true",
                       help="a few hundred examples and one epoch per model (a smoke test, about a minute)")
     size.add_argument("--full", action="store_true",
-                      help="every fusion model on both text configs, more epochs (3 seeds unless --seeds)")
+                      help="every fused classifier on both text configs, same recipe and epochs as the default grid "
+                           "(3 seeds unless --seeds)")
     parser.add_argument("--seeds", type=int, default=None, metavar="N",
                         help="seeds per row; the table shows mean ± std (default 1; 3 with --full)")
     parser.add_argument("--out", default="demo_out", metavar="DIR", help="output folder (default: demo_out)")
