@@ -31,6 +31,14 @@ def test_training_curves(tmp_path):
         plots.plot_training_curves({"vqa": {}}, tmp_path / "x.png", title="t")
 
 
+def test_training_curves_of_a_full_grid_config_are_told_apart(tmp_path):
+    history = [{"loss": 1.0, "val_accuracy": 0.5}]
+    rows = {f"model_{i}": history for i in range(11)}  # the full grid: 2 baselines + 9 fused rows
+    figure = plots.plot_training_curves({"vqa": rows}, tmp_path / "curves.png", title="curves")
+    styles = [(line.get_color(), line.get_linestyle()) for line in figure.axes[1].get_lines()]
+    assert len(set(styles)) == 11
+
+
 def test_confusion_matrix(tmp_path):
     figure = plots.plot_confusion_matrix([[5, 1], [0, 4]], ["no", "yes"], tmp_path / "cm.png", title="cm")
     _only_png(tmp_path, "cm.png")

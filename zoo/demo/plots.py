@@ -57,6 +57,9 @@ def save_figure(figure, path: str | os.PathLike) -> str:
     return target
 
 
+_LINE_STYLES = ("-", "--", ":", "-.")
+
+
 def plot_training_curves(curves: Mapping[str, Mapping[str, Sequence[Mapping[str, float]]]], path, *, title: str):
     """Training loss and validation accuracy per epoch, one panel row per data config.
 
@@ -80,13 +83,13 @@ def plot_training_curves(curves: Mapping[str, Mapping[str, Sequence[Mapping[str,
     for row, config in enumerate(configs):
         loss_axis, accuracy_axis = axes[row]
         longest = max(len(history) for history in curves[config].values())
-        for label, history in curves[config].items():
+        for index, (label, history) in enumerate(curves[config].items()):
             epochs = np.arange(1, len(history) + 1)
-            marker = "o" if len(history) < 8 else None
-            loss_axis.plot(epochs, [h.get("loss", np.nan) for h in history], marker=marker, label=label)
-            accuracy_axis.plot(
-                epochs, [100 * h.get("val_accuracy", np.nan) for h in history], marker=marker, label=label
-            )
+            # The full grid has 11 rows per config and tab10 has 10 colours: later rows change line style.
+            style = dict(color=f"C{index % 10}", linestyle=_LINE_STYLES[index // 10 % len(_LINE_STYLES)],
+                         marker="o" if len(history) < 8 else None, label=label)
+            loss_axis.plot(epochs, [h.get("loss", np.nan) for h in history], **style)
+            accuracy_axis.plot(epochs, [100 * h.get("val_accuracy", np.nan) for h in history], **style)
         loss_axis.set(title=f"{config}: training loss", xlabel="epoch", ylabel="cross-entropy")
         accuracy_axis.set(title=f"{config}: validation accuracy", xlabel="epoch", ylabel="accuracy (%)")
         for axis in (loss_axis, accuracy_axis):
