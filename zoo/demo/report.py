@@ -26,7 +26,6 @@ __all__ = [
     "render_markdown",
     "machine_description",
     "write_json",
-    "write_text",
     "now",
 ]
 
@@ -47,18 +46,13 @@ TARGETS = {
 }
 
 
-def write_text(path: str | os.PathLike, text: str) -> None:
-    """Writes UTF-8 text to `path` atomically."""
-    atomic_write_text(path, text)
-
-
 def write_json(path: str | os.PathLike, value: Any) -> None:
     """Writes `value` as indented JSON to `path` atomically.
 
     Raises:
         TypeError: for a value JSON cannot hold.
     """
-    write_text(path, json.dumps(value, indent=2, allow_nan=False) + "\n")
+    atomic_write_text(path, json.dumps(value, indent=2, allow_nan=False) + "\n")
 
 
 def _stats(values: Sequence[float]) -> dict[str, float | None]:

@@ -19,7 +19,7 @@ import numpy as np
 
 from zoo.demo import experiment, plots, report
 from zoo.demo.experiment import FULL_SPLITS, QUICK_SPLITS, Splits
-from zoo.export.atomic import atomic_save_model
+from zoo.export.atomic import atomic_save_model, atomic_write_text
 from zoo.jsonutil import to_json
 
 __all__ = ["run_demo", "trial_settings", "ARTIFACTS", "TRIAL_RECORD"]
@@ -178,7 +178,7 @@ def run_demo(
         "trials": [_relative(record, out) for record in records],
     }
     report.write_json(os.path.join(out, ARTIFACTS["results_json"]), results)
-    report.write_text(os.path.join(out, ARTIFACTS["results_md"]), report.render_markdown(results))
+    atomic_write_text(os.path.join(out, ARTIFACTS["results_md"]), report.render_markdown(results))
     say("")
     say(report.render_markdown(results))
     return results
