@@ -209,7 +209,7 @@ display(Image(os.path.join(results_dir, results["artifacts"]["training_curves"])
 # demo's best model, exported by `make demo`, is asked the same questions after it.
 
 # %%
-path = zoo.export(model, f"{OUT}/export", vocabulary=data.vocabulary, class_names=data.class_names, overwrite=True)
+path = zoo.export_model(model, f"{OUT}/export", vocabulary=data.vocabulary, class_names=data.class_names, overwrite=True)
 exports = {f"{MODEL} (trained above)": path}
 if results["artifacts"].get("saved_model"):
     exports[f"{results['best']['label']} (the demo's best)"] = os.path.join(results_dir, results["artifacts"]["saved_model"])

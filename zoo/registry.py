@@ -25,7 +25,7 @@ import typing
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from zoo.jsonutil import to_json
+from zoo.core.jsonio import to_json
 
 __all__ = [
     "ModelEntry",
@@ -150,7 +150,6 @@ def list_models(pattern: str | None = None) -> list[str]:
     Returns:
         The matching names in alphabetical order.
     """
-    _ensure_models_imported()
     names = sorted(_REGISTRY)
     if pattern is None:
         return names
@@ -163,7 +162,6 @@ def get_entry(name: str) -> ModelEntry:
     Raises:
         ValueError: if the name is not registered; the message suggests close names.
     """
-    _ensure_models_imported()
     if not isinstance(name, str) or name not in _REGISTRY:
         close = difflib.get_close_matches(str(name), list(_REGISTRY), n=3, cutoff=0.5)
         hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
@@ -376,8 +374,3 @@ def _matches(value: Any, annotation) -> tuple[bool, Any]:
         return isinstance(value, annotation), value
     return True, value
 
-
-def _ensure_models_imported() -> None:
-    # The catalog registers itself on import; importing here lets `zoo.registry`
-    # be used on its own without a circular import at package load time.
-    import zoo.models  # noqa: F401

@@ -27,8 +27,9 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 from etils import epath
 from zoo.datasets.mnist_text import generation
+from zoo.datasets.mnist_text import mnist_files as mnist
 
-from zoo.data import mnist
+from zoo.core import keys
 
 CONFIG_NAMES = generation.CONFIG_NAMES
 TEXT_CONFIGS = generation.TEXT_CONFIGS
@@ -101,22 +102,22 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     def _info(self) -> tfds.core.DatasetInfo:
         name = self.builder_config.name
         features = {
-            "image": tfds.features.Image(shape=IMAGE_SHAPE, encoding_format="png", doc="28x28 greyscale digit"),
-            "label": tfds.features.ClassLabel(names=CLASS_NAMES[name]),
-            "example_id": tfds.features.Scalar(
+            keys.IMAGE: tfds.features.Image(shape=IMAGE_SHAPE, encoding_format="png", doc="28x28 greyscale digit"),
+            keys.LABEL: tfds.features.ClassLabel(names=CLASS_NAMES[name]),
+            keys.EXAMPLE_ID: tfds.features.Scalar(
                 dtype=np.int64, doc="Index in the official files: train 0..59999, test 60000..69999"
             ),
         }
         if name in TEXT_CONFIGS:
+            features[keys.TEXT] = tfds.features.Text(doc="English question or caption, lowercase")
             features.update(
-                text=tfds.features.Text(doc="English question or caption, lowercase"),
                 digit=tfds.features.ClassLabel(names=generation.DIGIT_NAMES),
                 kind=tfds.features.ClassLabel(names=KIND_NAMES[name]),
                 degradation=tfds.features.ClassLabel(names=generation.DEGRADATIONS),
             )
-            supervised_keys = ({"image": "image", "text": "text"}, "label")
+            supervised_keys = ({keys.IMAGE: keys.IMAGE, keys.TEXT: keys.TEXT}, keys.LABEL)
         else:
-            supervised_keys = ("image", "label")
+            supervised_keys = (keys.IMAGE, keys.LABEL)
         return self.dataset_info_from_configs(
             features=tfds.features.FeaturesDict(features),
             supervised_keys=supervised_keys,
@@ -161,22 +162,22 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         pixels = np.empty((len(labels), *IMAGE_SHAPE), dtype=np.uint8)
         for i, (image, digit, example_id) in enumerate(zip(images, labels, ids, strict=True)):
             digit, example_id = int(digit), int(example_id)
-            record = {"label": digit, "example_id": example_id}
+            record = {keys.LABEL: digit, keys.EXAMPLE_ID: example_id}
             pixels[i, ..., 0] = image
             if config.name == "vqa":
                 draws = generation.Draws(config.seed, config.name, "text", example_id)
                 text, answer, family = generation.vqa_example(digit, draws)
-                record.update(text=text, label=answer, digit=digit, kind=family, degradation=0)
+                record.update({keys.TEXT: text, keys.LABEL: answer}, digit=digit, kind=family, degradation=0)
             elif config.name == "caption":
                 draws = generation.Draws(config.seed, config.name, "text", example_id)
                 text, kind = generation.caption_example(digit, draws)
                 image_draws = generation.Draws(config.seed, config.name, "image", example_id)
                 pixels[i], degradation = generation.degrade(pixels[i], image_draws)
-                record.update(text=text, digit=digit, kind=kind, degradation=degradation)
+                record.update({keys.TEXT: text}, digit=digit, kind=kind, degradation=degradation)
             records.append(record)
         for record, png in zip(records, _encode_png(pixels), strict=True):
-            record["image"] = png
-            yield record["example_id"], record
+            record[keys.IMAGE] = png
+            yield record[keys.EXAMPLE_ID], record
 
 
 def _encode_png(images: np.ndarray):

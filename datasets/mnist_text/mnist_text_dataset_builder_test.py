@@ -15,9 +15,8 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 from tensorflow_datasets.core import dataset_metadata
+from zoo.datasets.mnist_text import mnist_files as mnist
 from zoo.datasets.mnist_text import mnist_text_dataset_builder as builder_module
-
-from zoo.data import mnist
 
 Builder = builder_module.Builder
 DUMMY_DATA = Builder.code_path.parent / "dummy_data"

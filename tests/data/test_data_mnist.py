@@ -1,12 +1,11 @@
-"""Reading, verifying and fetching the official MNIST files (zoo.data.mnist)."""
+"""Reading, verifying and fetching the official MNIST files (zoo.datasets.mnist_text.mnist_files)."""
 
 import gzip
 import shutil
 
 import numpy as np
 import pytest
-
-from zoo.data import mnist
+from zoo.datasets.mnist_text import mnist_files as mnist
 
 # Official per-class counts (train file, then test file).
 TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]

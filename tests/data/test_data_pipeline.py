@@ -6,7 +6,8 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 import zoo.data  # noqa: F401  (registers mnist_text with TFDS)
-from zoo.data import keys, pipeline
+from zoo.core import keys
+from zoo.data import pipeline
 from zoo.data.text import Tokenizer, load_vocabulary, save_vocabulary
 
 

@@ -11,9 +11,10 @@ import time
 import pytest
 import tensorflow_datasets as tfds
 from zoo.datasets.mnist_text import generation
+from zoo.datasets.mnist_text import mnist_files as mnist
 from zoo.datasets.mnist_text import mnist_text_dataset_builder as builder_module
 
-from zoo.data import mnist, pipeline
+from zoo.data import pipeline
 
 
 def _nothing_prepared(data_dir) -> bool:
@@ -99,7 +100,7 @@ def test_missing_source_directory_is_named(tmp_path):
 _KILLED_CHILD = textwrap.dedent(
     """
     import pathlib, sys, time
-    from zoo.data import mnist
+    from zoo.datasets.mnist_text import mnist_files as mnist
     from zoo.datasets.mnist_text import mnist_text_dataset_builder as m
 
     data_dir, source, ready = sys.argv[1:4]

@@ -11,9 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
+from zoo.datasets.mnist_text import mnist_files as mnist
 from zoo.datasets.mnist_text import mnist_text_dataset_builder as builder_module
 
-from zoo.data import ceilings, mnist, pipeline
+from zoo.data import ceilings, pipeline
 
 pytestmark = pytest.mark.slow
 

@@ -4,9 +4,8 @@ import os
 from pathlib import Path
 
 import pytest
+from zoo.datasets.mnist_text import mnist_files as mnist
 from zoo.datasets.mnist_text import mnist_text_dataset_builder as builder_module
-
-from zoo.data import mnist
 
 DUMMY_DIR = Path(os.fspath(builder_module.Builder.code_path.parent / "dummy_data"))
 

@@ -1,12 +1,11 @@
 """The results table: summaries over seeds, target checks, Markdown, atomic files."""
 
-import json
 import os
 
 import pytest
 
+from zoo.core.atomic import atomic_path
 from zoo.demo import report
-from zoo.export.atomic import atomic_path
 
 
 def _record(config, label, role, accuracy, seed=0, model=None, recipe="zoo", epochs=3, seconds=10.0):
@@ -104,20 +103,6 @@ def test_markdown_report_has_header_tables_targets_and_files():
     assert "**met**" in text and "NOT met" not in text
     assert "embedding 32, LSTM 64" in text and "vqa 7" in text
     assert "- attention_map: not written" in text and "- note: a note" in text
-
-
-def test_json_and_text_writes_are_atomic_and_readable(tmp_path):
-    path = tmp_path / "results.json"
-    report.write_json(path, {"a": [1, 2.5]})
-    assert json.loads(path.read_text()) == {"a": [1, 2.5]}
-    assert os.listdir(tmp_path) == ["results.json"]
-    umask = os.umask(0)
-    os.umask(umask)
-    assert path.stat().st_mode & 0o777 == 0o666 & ~umask, "the usual permissions, not mkstemp's 0600"
-    with pytest.raises(ValueError):
-        report.write_json(path, {"bad": float("nan")})
-    assert json.loads(path.read_text()) == {"a": [1, 2.5]}, "a failed write leaves the old file"
-    assert os.listdir(tmp_path) == ["results.json"]
 
 
 def test_atomic_path_leaves_the_target_alone_when_the_writer_fails(tmp_path):

@@ -11,8 +11,8 @@ import tensorflow as tf
 from export_helpers import VOCABULARY, build_tiny, images, reference
 
 from zoo.cli.main import main
+from zoo.core.atomic import atomic_save_model
 from zoo.data.text import save_vocabulary
-from zoo.export import atomic_save_model
 
 CLASSES = ["no", "yes", "maybe"]
 
@@ -141,7 +141,7 @@ def test_raw_mnist_batches_through_the_export_match_the_pipeline(tmp_path):
     tokenizer = Tokenizer(vocabulary, 12)
     model = zoo.build("cnn_lstm_concat", vocab_size=len(vocabulary), max_length=12, num_classes=12,
                       conv_filters=(4, 8), image_units=8, embed_dim=8, rnn_units=(8,), head_units=8)
-    zoo.export(model, tmp_path / "sm", vocabulary=vocabulary, class_names=pipeline.class_names("vqa"))
+    zoo.export_model(model, tmp_path / "sm", vocabulary=vocabulary, class_names=pipeline.class_names("vqa"))
     signature = tf.saved_model.load(str(tmp_path / "sm")).signatures["serving_default"]
     raw = pipeline.make_dataset("vqa", "test[:64]", mode="raw", batch_size=64, data_dir=data_dir, shuffle=False,
                                 deterministic=True)

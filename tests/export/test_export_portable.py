@@ -28,7 +28,7 @@ def unrolled_model():
 def portable_dirs(unrolled_model, tmp_path_factory):
     root = tmp_path_factory.mktemp("portable")
     return {
-        fmt: zoo.export(unrolled_model, root / fmt, fmt, vocabulary=VOCABULARY, class_names=["a", "b", "c"])
+        fmt: zoo.export_model(unrolled_model, root / fmt, fmt, vocabulary=VOCABULARY, class_names=["a", "b", "c"])
         for fmt in ("onnx", "litert")
     }
 
@@ -88,7 +88,7 @@ def test_tokenize_doc_reference_code_matches_the_tokenizer(portable_dirs, monkey
 
 def test_litert_refuses_recurrent_loop_with_clear_message(tiny_model, tmp_path):
     with pytest.raises(ValueError, match=r"LiteRT cannot run the recurrent layer\(s\) \['text_lstm1'\].*unroll=True"):
-        zoo.export(tiny_model, tmp_path / "lite", "litert", vocabulary=VOCABULARY)
+        zoo.export_model(tiny_model, tmp_path / "lite", "litert", vocabulary=VOCABULARY)
     assert not (tmp_path / "lite").exists()
 
 
@@ -135,9 +135,9 @@ def test_every_registered_model_converts_with_parity(name, fmt, tmp_path):
         # Sequence outputs (a captioner's per-step vocabulary) are not class
         # probabilities: export refuses them at export time, clearly.
         with pytest.raises(ValueError, match=r"serving expects \[batch, num_classes\] class probabilities"):
-            zoo.export(model, tmp_path / fmt, fmt, vocabulary=VOCABULARY)
+            zoo.export_model(model, tmp_path / fmt, fmt, vocabulary=VOCABULARY)
         return
-    zoo.export(model, tmp_path / fmt, fmt, vocabulary=VOCABULARY)
+    zoo.export_model(model, tmp_path / fmt, fmt, vocabulary=VOCABULARY)
     metadata = read_metadata(tmp_path / fmt)
     image = images(3) if metadata["image_shape"] else None
     text = texts(3) if metadata["max_length"] else None

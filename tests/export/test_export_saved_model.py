@@ -128,8 +128,8 @@ def test_empty_invalid_utf8_and_unknown_words_are_finite_and_documented(serving,
 def test_unimodal_models_take_only_their_input(tmp_path):
     image_model = build_tiny("cnn_image")
     text_model = build_tiny("rnn_text")
-    zoo.export(image_model, tmp_path / "image")
-    zoo.export(text_model, tmp_path / "text", vocabulary=VOCABULARY)
+    zoo.export_model(image_model, tmp_path / "image")
+    zoo.export_model(text_model, tmp_path / "text", vocabulary=VOCABULARY)
     image_sig = tf.saved_model.load(str(tmp_path / "image")).signatures["serving_default"]
     text_loaded = tf.saved_model.load(str(tmp_path / "text"))
     assert set(image_sig.structured_input_signature[1]) == {"image"}
@@ -144,7 +144,7 @@ def test_unimodal_models_take_only_their_input(tmp_path):
 
 def test_multitask_heads_are_named(tmp_path):
     model = build_tiny("cnn_lstm_multitask")
-    zoo.export(model, tmp_path / "mt", vocabulary=VOCABULARY,
+    zoo.export_model(model, tmp_path / "mt", vocabulary=VOCABULARY,
                class_names={"digit": [str(i) for i in range(10)], "parity": ["even", "odd"]})
     signature = tf.saved_model.load(str(tmp_path / "mt")).signatures["serving_default"]
     assert set(signature.structured_outputs) == {
@@ -160,42 +160,43 @@ def test_multitask_heads_are_named(tmp_path):
 
 def test_export_errors_are_clear(tmp_path, tiny_model, saved_model_dir):
     with pytest.raises(ValueError, match="Unknown export format 'pb'"):
-        zoo.export(tiny_model, tmp_path / "x", "pb")
+        zoo.export_model(tiny_model, tmp_path / "x", "pb")
     with pytest.raises(FileExistsError, match="overwrite=True"):
-        zoo.export(tiny_model, saved_model_dir, vocabulary=VOCABULARY)
+        zoo.export_model(tiny_model, saved_model_dir, vocabulary=VOCABULARY)
     with pytest.raises(ValueError, match="pass vocabulary="):
-        zoo.export(tiny_model, tmp_path / "x")
+        zoo.export_model(tiny_model, tmp_path / "x")
     with pytest.raises(ValueError, match="has 2 entries but the head has 3 classes"):
-        zoo.export(tiny_model, tmp_path / "x", vocabulary=VOCABULARY, class_names=["a", "b"])
+        zoo.export_model(tiny_model, tmp_path / "x", vocabulary=VOCABULARY, class_names=["a", "b"])
     with pytest.raises(ValueError, match="rejects token id 19.*embedding is smaller"):
-        zoo.export(tiny_model, tmp_path / "x", vocabulary=VOCABULARY + ["w1", "w2", "w3", "w4"])
+        zoo.export_model(tiny_model, tmp_path / "x", vocabulary=VOCABULARY + ["w1", "w2", "w3", "w4"])
     with pytest.raises(ValueError, match="disagrees with the model's token_ids length 6"):
-        zoo.export(tiny_model, tmp_path / "x", vocabulary=VOCABULARY, max_length=8)
+        zoo.export_model(tiny_model, tmp_path / "x", vocabulary=VOCABULARY, max_length=8)
     with pytest.raises(ValueError, match="'linear' activation, not softmax"):
-        zoo.export(build_tiny("cnn_image", task="regression", num_classes=1), tmp_path / "x")
+        zoo.export_model(build_tiny("cnn_image", task="regression", num_classes=1), tmp_path / "x")
     audio = keras.Input((100,), name="audio")
     with pytest.raises(ValueError, match=r"inputs \['audio'\]"):
-        zoo.export(keras.Model(audio, keras.layers.Dense(2, activation="softmax")(audio)), tmp_path / "x")
+        zoo.export_model(keras.Model(audio, keras.layers.Dense(2, activation="softmax")(audio)), tmp_path / "x")
     assert not (tmp_path / "x").exists()
 
 
 def test_enospc_mid_export_keeps_previous_export(tmp_path, tiny_model, monkeypatch):
     path = tmp_path / "sm"
-    zoo.export(tiny_model, path, vocabulary=VOCABULARY, class_names=CLASS_NAMES)
+    zoo.export_model(tiny_model, path, vocabulary=VOCABULARY, class_names=CLASS_NAMES)
     before = sorted(os.listdir(path))
     image, text = images(2), texts(2)
     other = build_tiny()
 
-    from zoo.export import metadata as metadata_lib
+    from zoo.core import jsonio
 
     def write_half_then_fail(file_path, text_content, overwrite=True):
         with open(file_path, "w") as f:
             f.write(text_content[: len(text_content) // 2])
         raise OSError(errno.ENOSPC, "No space left on device", str(file_path))
 
-    monkeypatch.setattr(metadata_lib, "atomic_write_text", write_half_then_fail)
+    # zoo_export.json goes through the one JSON writer.
+    monkeypatch.setattr(jsonio, "atomic_write_text", write_half_then_fail)
     with pytest.raises(OSError) as caught:
-        zoo.export(other, path, vocabulary=VOCABULARY, class_names=CLASS_NAMES, overwrite=True)
+        zoo.export_model(other, path, vocabulary=VOCABULARY, class_names=CLASS_NAMES, overwrite=True)
     assert caught.value.errno == errno.ENOSPC
     monkeypatch.undo()
     assert sorted(os.listdir(path)) == before
@@ -205,15 +206,15 @@ def test_enospc_mid_export_keeps_previous_export(tmp_path, tiny_model, monkeypat
     got = signature(image=tf.constant(image), text=tf.constant(list(text)))["probabilities"].numpy()
     np.testing.assert_allclose(got, reference(tiny_model, image, text), atol=1e-5)
     # And a successful overwrite replaces it with the new model.
-    zoo.export(other, path, vocabulary=VOCABULARY, overwrite=True)
+    zoo.export_model(other, path, vocabulary=VOCABULARY, overwrite=True)
     signature = tf.saved_model.load(str(path)).signatures["serving_default"]
     got = signature(image=tf.constant(image), text=tf.constant(list(text)))["probabilities"].numpy()
     np.testing.assert_allclose(got, reference(other, image, text), atol=1e-5)
 
 
 def test_zoo_export_is_callable_after_package_import(tmp_path, tiny_model):
-    import zoo.export.atomic  # noqa: F401  (makes `zoo.export` the package)
+    import zoo.core.atomic  # noqa: F401  (makes `zoo.export` the package)
 
     assert callable(zoo.export)
-    zoo.export(build_tiny("cnn_seed", image_shape=(12, 12, 1)), tmp_path / "seed")
+    zoo.export_model(build_tiny("cnn_seed", image_shape=(12, 12, 1)), tmp_path / "seed")
     assert (tmp_path / "seed" / "saved_model.pb").exists()

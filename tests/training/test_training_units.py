@@ -161,28 +161,6 @@ def test_checkpoint_step_rejects_other_names():
         checkpoints.checkpoint_step("/x/model-3")
 
 
-def test_atomic_json_write_leaves_no_temporary_files(tmp_path):
-    target = tmp_path / "sub" / "metrics.json"
-    checkpoints.write_json_atomic(str(target), {"b": 1, "a": [1.5]})
-    checkpoints.write_json_atomic(str(target), {"a": 2})
-    assert json.loads(target.read_text()) == {"a": 2}
-    assert os.listdir(target.parent) == ["metrics.json"]
-
-
-def test_failed_atomic_write_keeps_the_old_file(tmp_path):
-    target = tmp_path / "config.json"
-    checkpoints.write_json_atomic(str(target), {"a": 1})
-    with pytest.raises(TypeError):
-        checkpoints.write_json_atomic(str(target), {"a": object()})
-    assert json.loads(target.read_text()) == {"a": 1}
-    assert os.listdir(tmp_path) == ["config.json"]
-
-
-def test_model_path_must_end_in_keras(tmp_path):
-    with pytest.raises(ValueError, match=r"must end with '\.keras'"):
-        checkpoints.save_model_atomic(None, str(tmp_path / "model.h5"))
-
-
 def test_data_config_shards_are_counted_in_batches():
     import types
 

@@ -5,6 +5,7 @@ import os
 import shutil
 
 import zoo
+from zoo.core.atomic import atomic_path
 
 
 def add_parser(subparsers):
@@ -62,13 +63,8 @@ def plot(model, path: str) -> None:
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise FileNotFoundError(f"--plot {path!r}: directory {directory!r} does not exist")
-    temporary = os.path.join(directory, f".{os.path.basename(path)}.tmp{extension}")
-    try:
+    with atomic_path(path) as temporary:
         keras.utils.plot_model(model, to_file=temporary, show_shapes=True, show_layer_names=True)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
 
 
 def run(args) -> int:

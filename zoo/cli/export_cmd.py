@@ -90,7 +90,7 @@ def _class_names(config: dict):
 
 
 def run(args) -> int:
-    from zoo.export import MAX_TEXT_BYTES, export, unrolled_copy
+    from zoo.export import MAX_TEXT_BYTES, export_model, unrolled_copy
     from zoo.export.metadata import read_metadata
 
     model, vocabulary, config, class_names = read_run(args.run_dir)
@@ -100,7 +100,7 @@ def run(args) -> int:
         class_names = _fitting_class_names(model, class_names, config)
     max_text_bytes = args.max_text_bytes if args.max_text_bytes is not None else MAX_TEXT_BYTES
     max_length = config.get("max_length") if isinstance(config.get("max_length"), int) else None
-    path = export(
+    path = export_model(
         model,
         args.out,
         args.format,

@@ -4,7 +4,7 @@ Importing this package registers the `mnist_text` TFDS builder, so
 `tfds.load("mnist_text/vqa")` works after `import zoo.data`.
 """
 
-from zoo.data import keys
+from zoo.core import keys
 from zoo.data.pipeline import class_names, fit_vocabulary, load_builder, make_dataset, num_examples
 from zoo.data.text import Tokenizer, build_vocabulary, load_vocabulary, save_vocabulary
 

@@ -10,7 +10,7 @@ sees, the label most often paired with that input. This module measures that:
 - majority: one constant answer for everything.
 
 For the caption config the image-only ceiling is not analytic (degraded images
-are partly readable), so `python -m zoo.data.ceilings --train cnn_seed`
+are partly readable), so `python -m zoo.demo.ceilings --train cnn_seed`
 measures it by training the seed image model on images alone.
 The dataset card quotes this module's output.
 """
@@ -64,7 +64,8 @@ def _most_common(counter: collections.Counter) -> int:
     return min(counter, key=lambda label: (-counter[label], label))
 
 
-def _columns(config: str, split: str, data_dir) -> dict[str, np.ndarray]:
+def read_columns(config: str, split: str, data_dir=None) -> dict[str, np.ndarray]:
+    """Every non-image feature of a split as NumPy columns, in file order."""
     builder = pipeline.load_builder(config, data_dir=data_dir)
     names = [n for n in ("text", "label", "digit", "kind", "degradation", "example_id") if n in builder.info.features]
     ds = builder.as_dataset(split=split, shuffle_files=False, decoders={"image": tfds.decode.SkipDecoding()})
@@ -90,8 +91,8 @@ def unimodal_ceilings(config: str, *, data_dir=None, fit_split: str = "train", e
     """
     if config not in pipeline.TEXT_CONFIGS:
         raise ValueError(f"config {config!r} has no text; expected one of {list(pipeline.TEXT_CONFIGS)}.")
-    fit = _columns(config, fit_split, data_dir)
-    ev = _columns(config, eval_split, data_dir)
+    fit = read_columns(config, fit_split, data_dir)
+    ev = read_columns(config, eval_split, data_dir)
     constant = [0] * len(fit["label"])
     result = {
         "majority": best_constant_accuracy(constant, fit["label"], [0] * len(ev["label"]), ev["label"]),
@@ -110,77 +111,10 @@ def unimodal_ceilings(config: str, *, data_dir=None, fit_split: str = "train", e
     return result
 
 
-def train_and_score(
-    config: str,
-    model_name: str = "cnn_seed",
-    *,
-    data_dir=None,
-    epochs: int = 5,
-    batch_size: int = 128,
-    seed: int = 0,
-) -> dict:
-    """Trains a zoo model on a config's train split and scores it on test.
-
-    The model gets only the inputs it declares (`image`, `token_ids`), so
-    `cnn_seed` measures the image-only ceiling and a fusion model what both
-    modalities reach together.
-
-    Returns:
-        {"test_accuracy": float, "per_degradation": {name: float}} (the latter for text configs).
-    """
-    import keras
-
-    import zoo
-
-    keras.utils.set_random_seed(seed)
-    num_classes = len(pipeline.class_names(config))
-    overrides = {"num_classes": num_classes}
-    vocabulary = None
-    if config in pipeline.TEXT_CONFIGS:
-        vocabulary = pipeline.fit_vocabulary(config, data_dir=data_dir)
-    model = zoo.build(model_name, **overrides)
-    inputs = [t.name.split(":")[0] for t in model.inputs]
-    if "token_ids" in inputs:
-        model = zoo.build(model_name, vocab_size=len(vocabulary), **overrides)
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-
-    def own_inputs(features, label):
-        return {name: features[name] for name in inputs}, label
-
-    train = pipeline.make_dataset(config, "train", data_dir=data_dir, batch_size=batch_size, seed=seed)
-    model.fit(train.map(own_inputs), epochs=epochs, verbose=2)
-    # One pass pairs each prediction with its own label and id.
-    test = pipeline.make_dataset(config, "test", data_dir=data_dir, batch_size=512, with_ids=True)
-    predictions, labels, ids = [], [], []
-    for features, label in test:
-        batch = {name: features[name] for name in inputs}
-        predictions.append(np.argmax(model.predict_on_batch(batch), axis=-1))
-        labels.append(label.numpy())
-        ids.append(features["example_id"].numpy())
-    predictions, labels, ids = map(np.concatenate, (predictions, labels, ids))
-    result = {"test_accuracy": float(np.mean(predictions == labels))}
-    if config in pipeline.TEXT_CONFIGS:
-        columns = _columns(config, "test", data_dir)
-        by_id = dict(zip(columns["example_id"].tolist(), columns["degradation"].tolist(), strict=True))
-        degradation = np.array([by_id[i] for i in ids.tolist()])
-        names = generation.DEGRADATIONS
-        result["per_degradation"] = {
-            names[d]: float(np.mean(predictions[degradation == d] == labels[degradation == d]))
-            for d in range(len(names))
-            if (degradation == d).any()
-        }
-    return result
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Prints the unimodal ceilings quoted in the mnist_text dataset card."""
     parser = argparse.ArgumentParser(prog="python -m zoo.data.ceilings", description=main.__doc__)
     parser.add_argument("--data-dir", default=None, help="TFDS data directory (default: TFDS's)")
-    parser.add_argument(
-        "--train", nargs="*", default=[], metavar="MODEL",
-        help="also train these zoo models (e.g. cnn_seed cnn_lstm_concat_seed) and score them on test",
-    )
-    parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument(
         "--configs", nargs="+", default=list(pipeline.TEXT_CONFIGS), choices=pipeline.TEXT_CONFIGS,
         help="configs to report on",
@@ -189,18 +123,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     for config in args.configs:
         for split in ("validation", "test"):
             result = unimodal_ceilings(config, data_dir=args.data_dir, eval_split=split)
-            print(f"{config} {split}: " + ", ".join(f"{k}={_fmt(v)}" for k, v in result.items()), flush=True)
-    for model_name in args.train:
-        for config in args.configs:
-            result = train_and_score(config, model_name, data_dir=args.data_dir, epochs=args.epochs)
-            print(
-                f"{config} {model_name}, {args.epochs} epochs: " + ", ".join(f"{k}={_fmt(v)}" for k, v in result.items()),
-                flush=True,
-            )
+            print(f"{config} {split}: " + ", ".join(f"{k}={format_result(v)}" for k, v in result.items()), flush=True)
     return 0
 
 
-def _fmt(value) -> str:
+def format_result(value) -> str:
+    """Formats a ceiling (a float or a dict of floats) to four decimals."""
     if isinstance(value, dict):
         return "{" + ", ".join(f"{k}: {v:.4f}" for k, v in value.items()) + "}"
     return f"{value:.4f}"

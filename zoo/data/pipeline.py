@@ -4,7 +4,7 @@
 float32 in [0, 1], `token_ids` int32) or raw (`image` uint8, `text` string).
 The dataset is read through its TFDS builder, prepared once into a TFDS data
 directory (`~/tensorflow_datasets` unless given) from the official MNIST files
-(see `zoo.data.mnist` for where they are looked for).
+(see `zoo.datasets.mnist_text.mnist_files` for where they are looked for).
 
 Order of operations and why:
 read (files in order) → shard (by example id, one shard per input pipeline,
@@ -30,22 +30,12 @@ import re
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from zoo.data import keys
+from zoo.core import keys
 from zoo.data.text import Tokenizer, build_vocabulary
 
-# Importing the builder registers it with TFDS. The builder imports zoo.data in
-# turn, so when it is imported first this module sees it half-initialized: read
-# its attributes only inside functions; constants come from `generation`.
-try:
-    from zoo.datasets.mnist_text import generation as _rules
-    from zoo.datasets.mnist_text import mnist_text_dataset_builder as _mnist_text
-except ModuleNotFoundError as e:  # pragma: no cover - depends on how the project is installed
-    if e.name not in ("zoo.datasets", "zoo.datasets.mnist_text"):
-        raise
-    raise ImportError(
-        "zoo.datasets (the datasets/ folder) is not importable: install the project with "
-        "`pip install -e .` so setup.cfg maps it into the zoo package."
-    ) from e
+# Importing the builder registers it with TFDS.
+from zoo.datasets.mnist_text import generation as _rules
+from zoo.datasets.mnist_text import mnist_text_dataset_builder as _mnist_text
 
 try:
     import fcntl
@@ -56,7 +46,7 @@ CONFIGS = _rules.CONFIG_NAMES
 TEXT_CONFIGS = _rules.TEXT_CONFIGS
 SPLITS = _rules.SPLITS
 MODES = ("model", "raw")
-EXAMPLE_ID = "example_id"
+EXAMPLE_ID = keys.EXAMPLE_ID
 
 _SPLIT_RE = re.compile(r"^(train|validation|test)(\[[^\]]*\])?$")
 
@@ -84,11 +74,11 @@ def load_builder(config: str, *, data_dir=None, source_dir=None) -> tfds.core.Da
         data_dir: TFDS data directory; None = TFDS's default (`~/tensorflow_datasets`
             or `TFDS_DATA_DIR`).
         source_dir: folder of the official MNIST files; None = `ZOO_DATA_DIR`, then
-            TFDS's download manager (see `zoo.data.mnist`).
+            TFDS's download manager (see `zoo.datasets.mnist_text.mnist_files`).
 
     Raises:
         ValueError: for an unknown config.
-        FileNotFoundError, zoo.data.mnist.SourceFileError: for missing or bad MNIST files.
+        FileNotFoundError, zoo.datasets.mnist_text.mnist_files.SourceFileError: for missing or bad MNIST files.
     """
     _check_config(config)
     builder = _mnist_text.Builder(data_dir=data_dir, config=config, source_dir=source_dir)
@@ -220,7 +210,7 @@ def make_dataset(
         with_ids: add `features["example_id"]` int64, stable per example.
         drop_remainder: drop a last partial batch (static batch dimension).
         source_dir: folder of the official MNIST files, used if the dataset must be
-            prepared (see `zoo.data.mnist`).
+            prepared (see `zoo.datasets.mnist_text.mnist_files`).
 
     Returns:
         A `tf.data.Dataset` of `(features dict, label int32 [B])`.

@@ -101,7 +101,7 @@ def save_vocabulary(tokens: list[str], path: str | os.PathLike) -> None:
     bad = [t for t in tokens if "\n" in t or "\r" in t]
     if bad:
         raise ValueError(f"Vocabulary tokens cannot contain line breaks: {bad[:3]!r}.")
-    from zoo.export.atomic import atomic_write_text
+    from zoo.core.atomic import atomic_write_text
 
     atomic_write_text(path, "\n".join(tokens) + "\n", overwrite=True)
 

@@ -15,7 +15,7 @@ import math
 
 import tensorflow as tf
 
-from zoo.data import keys
+from zoo.core import keys
 
 __all__ = ["random_affine", "augment_batch"]
 

@@ -38,10 +38,10 @@ import numpy as np
 import tensorflow as tf
 
 import zoo
-from zoo.data import keys
+from zoo.core import keys
+from zoo.core.jsonio import to_json
 from zoo.demo import metrics as metrics_lib
 from zoo.demo.augment import augment_batch
-from zoo.jsonutil import to_json
 
 __all__ = [
     "Recipe",

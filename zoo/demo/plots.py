@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from zoo.export.atomic import atomic_path
+from zoo.core.atomic import atomic_path
 
 __all__ = [
     "save_figure",

@@ -15,8 +15,6 @@ from typing import Any
 
 import numpy as np
 
-from zoo.export.atomic import atomic_write_text
-
 __all__ = [
     "METRICS",
     "TARGETS",
@@ -25,7 +23,6 @@ __all__ = [
     "format_table",
     "render_markdown",
     "machine_description",
-    "write_json",
     "now",
 ]
 
@@ -44,15 +41,6 @@ TARGETS = {
     "digits_zoo_recipe": 0.993,  # seed CNN on plain digits, a zoo recipe, within 5 epochs
     "digits_max_epochs": 5,
 }
-
-
-def write_json(path: str | os.PathLike, value: Any) -> None:
-    """Writes `value` as indented JSON to `path` atomically.
-
-    Raises:
-        TypeError: for a value JSON cannot hold.
-    """
-    atomic_write_text(path, json.dumps(value, indent=2, allow_nan=False) + "\n")
 
 
 def _stats(values: Sequence[float]) -> dict[str, float | None]:

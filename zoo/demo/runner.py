@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
+from zoo.core.atomic import atomic_save_model, atomic_write_text
+from zoo.core.jsonio import to_json, write_json
 from zoo.demo import experiment, plots, report
 from zoo.demo.experiment import FULL_SPLITS, QUICK_SPLITS, Splits
-from zoo.export.atomic import atomic_save_model, atomic_write_text
-from zoo.jsonutil import to_json
 
 __all__ = ["run_demo", "trial_settings", "ARTIFACTS", "TRIAL_RECORD"]
 
@@ -120,7 +120,7 @@ def run_demo(
             record = experiment.train_trial(trial, data[entry.config], out, splits=splits, batch_size=batch_size,
                                             verbose=verbose)
             record["settings"] = settings
-            report.write_json(os.path.join(record["run_dir"], TRIAL_RECORD), record)
+            write_json(os.path.join(record["run_dir"], TRIAL_RECORD), record, sort_keys=False)
         records.append(record)
         say(f"    test accuracy {record['test']['accuracy']:.2%}, macro F1 {record['test']['macro_f1']:.2%}, "
             f"{record['train_seconds']:.0f} s")
@@ -177,7 +177,7 @@ def run_demo(
         "notes": notes,
         "trials": [_relative(record, out) for record in records],
     }
-    report.write_json(os.path.join(out, ARTIFACTS["results_json"]), results)
+    write_json(os.path.join(out, ARTIFACTS["results_json"]), results, sort_keys=False)
     atomic_write_text(os.path.join(out, ARTIFACTS["results_md"]), report.render_markdown(results))
     say("")
     say(report.render_markdown(results))
@@ -258,7 +258,7 @@ def _best_model_artifacts(record, data, out, export, notes):
         import zoo
 
         path = os.path.join(out, ARTIFACTS["saved_model"])
-        zoo.export(model, path, vocabulary=data.vocabulary, class_names=data.class_names, overwrite=True)
+        zoo.export_model(model, path, vocabulary=data.vocabulary, class_names=data.class_names, overwrite=True)
         artifacts["saved_model"] = ARTIFACTS["saved_model"]
         record["export_check"] = _check_export(model, path, data)
     return artifacts
@@ -268,7 +268,7 @@ def _check_export(model, path, data, count: int = 64) -> dict[str, Any]:
     """Runs the exported SavedModel on raw test examples and compares it with the Keras model."""
     import tensorflow as tf
 
-    from zoo.data import keys
+    from zoo.core import keys
 
     features, _ = next(iter(data.dataset(data.split("test", count), batch_size=count, mode="raw")))
     served = tf.saved_model.load(path).signatures["serving_default"]
@@ -286,7 +286,7 @@ def _check_export(model, path, data, count: int = 64) -> dict[str, Any]:
 def _attention_map(record, data, path):
     import tensorflow as tf
 
-    from zoo.data import keys
+    from zoo.core import keys
     from zoo.data.text import split_words
     from zoo.models import attention_scores
 

@@ -2,8 +2,8 @@
 
 >>> import zoo
 >>> model = zoo.build("cnn_lstm_concat")
->>> zoo.export(model, "exports/concat", vocabulary="runs/a/vocabulary.txt",
-...            class_names=["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"])
+>>> zoo.export_model(model, "exports/concat", vocabulary="runs/a/vocabulary.txt",
+...                  class_names=["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"])
 
 | format | inputs | runs with |
 |---|---|---|
@@ -18,22 +18,16 @@ class names.
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 import types
-
-from zoo.export.atomic import atomic_directory, atomic_save_model
-from zoo.export.litert import unrolled_copy
-from zoo.export.metadata import read_metadata
-from zoo.export.safe_load import UnsafeModelError, load_model
-from zoo.export.signatures import MAX_TEXT_BYTES
+import warnings
 
 __all__ = [
-    "export",
+    "export_model",
     "FORMATS",
     "MAX_TEXT_BYTES",
-    "atomic_directory",
-    "atomic_save_model",
     "load_model",
     "read_metadata",
     "unrolled_copy",
@@ -41,9 +35,28 @@ __all__ = [
 ]
 
 FORMATS = ("tf_saved_model", "onnx", "litert")
+# Longest text, in bytes, a SavedModel accepts by default (checked in the graph):
+# a question is a sentence, and 4 KiB keeps a hostile request from making the
+# tokenizer split megabytes.
+MAX_TEXT_BYTES = 4096
+
+# The rest loads TensorFlow, so it loads on first use: the command line reads
+# FORMATS and MAX_TEXT_BYTES without it.
+_LAZY = {
+    "load_model": "zoo.export.safe_load",
+    "UnsafeModelError": "zoo.export.safe_load",
+    "read_metadata": "zoo.export.metadata",
+    "unrolled_copy": "zoo.export.litert",
+}
 
 
-def export(
+def __getattr__(name):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'zoo.export' has no attribute {name!r}")
+
+
+def export_model(
     model,
     path: str | os.PathLike,
     format: str = "tf_saved_model",
@@ -138,16 +151,19 @@ def _probe(model, spec, tokens) -> None:
 
 
 class _CallableModule(types.ModuleType):
-    """Makes `zoo.export(...)` work after the `zoo.export` package is imported.
+    """Keeps the old spelling `zoo.export(model, ...)` working, with a warning.
 
-    `zoo.export` names both this package and the function: importing any
-    `zoo.export.*` module makes Python set the package as the `export`
-    attribute of `zoo`, replacing the lazily resolved function, so the
-    package itself forwards calls to `export`.
+    `zoo.export` is this package whatever was imported before; calling it is
+    deprecated in favour of `zoo.export_model` and will be removed in 0.3.
     """
 
     def __call__(self, *args, **kwargs):
-        return export(*args, **kwargs)
+        warnings.warn(
+            "zoo.export(model, ...) is deprecated; call zoo.export_model(model, ...) instead.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return export_model(*args, **kwargs)
 
 
 sys.modules[__name__].__class__ = _CallableModule

@@ -18,11 +18,10 @@ import tempfile
 import keras
 import tensorflow as tf
 
+from zoo.core.atomic import atomic_directory, atomic_write_bytes
 from zoo.export import metadata as metadata_lib
-from zoo.export.atomic import atomic_directory, atomic_write_bytes
-from zoo.export.onnx import _inputs, describe_inputs
 from zoo.export.signatures import MAX_TEXT_BYTES, make_token_id_function, output_names
-from zoo.export.spec import ModelSpec, non_unrolled_rnns
+from zoo.export.spec import ModelSpec, describe_inputs, non_unrolled_rnns, token_id_inputs
 
 __all__ = ["export_litert", "MODEL_FILE", "unrolled_copy"]
 
@@ -76,7 +75,7 @@ def export_litert(
                 f"LiteRT conversion failed: the model needs ops outside LiteRT's built-in set ({first.strip()})."
             ) from error
     names = output_names(spec)
-    inputs = _inputs(spec)
+    inputs = token_id_inputs(spec)
     metadata = metadata_lib.build_metadata(
         spec,
         export_format="litert",

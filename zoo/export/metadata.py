@@ -11,8 +11,10 @@ import json
 import os
 from typing import Any
 
+from zoo.core.atomic import atomic_write_text
+from zoo.core.jsonio import write_json
+from zoo.core.version import __version__
 from zoo.data import text as text_lib
-from zoo.export.atomic import atomic_write_text
 from zoo.export.spec import ModelSpec
 
 __all__ = [
@@ -71,8 +73,6 @@ def build_metadata(
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Assembles the JSON-able metadata dict."""
-    from zoo import __version__
-
     heads = {}
     for head, width in zip(spec.heads, spec.num_classes, strict=True):
         heads[head] = {"num_classes": width, "outputs": outputs[head], "class_names": class_names.get(head)}
@@ -96,7 +96,7 @@ def build_metadata(
 
 def write_metadata(directory: str, metadata: dict[str, Any]) -> None:
     """Writes `zoo_export.json` into `directory`."""
-    atomic_write_text(os.path.join(directory, METADATA_FILE), json.dumps(metadata, indent=2, sort_keys=False) + "\n")
+    write_json(os.path.join(directory, METADATA_FILE), metadata, sort_keys=False)
 
 
 def read_metadata(directory: str | os.PathLike) -> dict[str, Any]:

@@ -16,10 +16,10 @@ import os
 
 import tensorflow as tf
 
+from zoo.core.atomic import atomic_directory, atomic_write_bytes
 from zoo.export import metadata as metadata_lib
-from zoo.export.atomic import atomic_directory, atomic_write_bytes
 from zoo.export.signatures import MAX_TEXT_BYTES, make_token_id_function, output_names
-from zoo.export.spec import ModelSpec
+from zoo.export.spec import ModelSpec, describe_inputs, token_id_inputs
 
 __all__ = ["export_onnx", "MODEL_FILE", "DEFAULT_OPSET"]
 
@@ -66,7 +66,7 @@ def export_onnx(
             raise ValueError(f"ONNX conversion failed for this model: {type(error).__name__}: {error}") from error
     _check_onnx(proto)
     names = output_names(spec)
-    inputs = _inputs(spec)
+    inputs = token_id_inputs(spec)
     metadata = metadata_lib.build_metadata(
         spec,
         export_format="onnx",
@@ -118,24 +118,6 @@ def _check_onnx(proto) -> None:
         raise ValueError(
             f"ONNX conversion produced an invalid model (an op ONNX does not define?): {str(error).splitlines()[0][:300]}"
         ) from error
-
-
-def _inputs(spec: ModelSpec) -> dict:
-    inputs = {}
-    if spec.has_image:
-        inputs["image"] = {"dtype": "uint8", "shape": [None, *spec.image_shape], "range": [0, 255]}
-    if spec.has_text:
-        inputs["token_ids"] = {"dtype": "int32", "shape": [None, spec.max_length]}
-    return inputs
-
-
-def describe_inputs(inputs: dict) -> str:
-    """One line listing input names, dtypes and shapes for TOKENIZE.md."""
-    parts = []
-    for name, info in inputs.items():
-        shape = ", ".join("batch" if d is None else str(d) for d in info["shape"])
-        parts.append(f"`{name}` {info['dtype']} [{shape}]")
-    return ", ".join(parts)
 
 
 @contextlib.contextmanager

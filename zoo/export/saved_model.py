@@ -24,9 +24,9 @@ import os
 import keras
 import tensorflow as tf
 
+from zoo.core.atomic import atomic_directory
 from zoo.data.text import Tokenizer
 from zoo.export import metadata as metadata_lib
-from zoo.export.atomic import atomic_directory
 from zoo.export.signatures import MAX_TEXT_BYTES, make_serving_function, output_names
 from zoo.export.spec import ModelSpec
 

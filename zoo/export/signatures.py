@@ -30,7 +30,8 @@ from collections.abc import Callable
 
 import tensorflow as tf
 
-from zoo.data import keys
+from zoo.core import keys
+from zoo.export import MAX_TEXT_BYTES
 from zoo.export.spec import ModelSpec
 
 __all__ = [
@@ -45,9 +46,6 @@ __all__ = [
     "output_names",
 ]
 
-# A question is a sentence; 4 KiB is far above any real one and keeps a
-# hostile request from making the tokenizer split megabytes.
-MAX_TEXT_BYTES = 4096
 
 _SUMMARIZE = 8
 
@@ -247,7 +245,14 @@ def make_serving_function(
                 feeds[keys.IMAGE] = _scale(_static_image(image, spec.image_shape))
             if text is not None:
                 feeds[keys.TOKEN_IDS] = tokenizer(tf.reshape(text, [-1]))
-            return _named_outputs(model, spec, feeds, class_names)
+            batch = tf.shape(next(iter(feeds.values())))[0]
+            # oneDNN's convolution rejects an empty batch on some CPUs, so the
+            # model runs only on a non-empty one.
+            return tf.cond(
+                batch > 0,
+                lambda: _named_outputs(model, spec, feeds, class_names),
+                lambda: _empty_outputs(spec, class_names),
+            )
 
         return guarded(checks, compute, lambda: _empty_outputs(spec, class_names))
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import keras
 
-from zoo.data import keys
+from zoo.core import keys
 
 __all__ = ["ModelSpec", "inspect_model", "non_unrolled_rnns", "resolve_class_names"]
 
@@ -204,3 +204,22 @@ def _all_layers(layer) -> list:
             if isinstance(child, keras.layers.Layer):
                 stack.append(child)
     return out
+
+
+def token_id_inputs(spec: ModelSpec) -> dict:
+    """The inputs of the ONNX and LiteRT exports (uint8 pixels, int32 token ids): name -> dtype, shape."""
+    inputs = {}
+    if spec.has_image:
+        inputs[keys.IMAGE] = {"dtype": "uint8", "shape": [None, *spec.image_shape], "range": [0, 255]}
+    if spec.has_text:
+        inputs[keys.TOKEN_IDS] = {"dtype": "int32", "shape": [None, spec.max_length]}
+    return inputs
+
+
+def describe_inputs(inputs: dict) -> str:
+    """One line listing input names, dtypes and shapes for TOKENIZE.md."""
+    parts = []
+    for name, info in inputs.items():
+        shape = ", ".join("batch" if d is None else str(d) for d in info["shape"])
+        parts.append(f"`{name}` {info['dtype']} [{shape}]")
+    return ", ".join(parts)

@@ -2,7 +2,7 @@
 
 import keras
 
-from zoo.data import keys
+from zoo.core import keys
 from zoo.layers import CrossModalAttention
 
 

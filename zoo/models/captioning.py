@@ -10,7 +10,7 @@ zero-padded captions learns to emit 0 after the last word, which is where
 import keras
 import numpy as np
 
-from zoo.data import keys
+from zoo.core import keys
 from zoo.layers import CrossModalAttention
 from zoo.models import common
 from zoo.models.common import CNN_TOWER, IMAGE_INPUT, RNN_TOWER, TEXT_INPUT, H, declare

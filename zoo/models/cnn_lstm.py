@@ -6,7 +6,7 @@ tower (embedding + stacked LSTM/GRU), so their results compare fusion alone.
 
 import keras
 
-from zoo.data import keys
+from zoo.core import keys
 from zoo.layers import CrossModalAttention, FiLM, GatedFusion, LateFusion, WeightedSumFusion
 from zoo.models import common
 from zoo.models.common import (

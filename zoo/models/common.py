@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 import keras
 
-from zoo.data import keys
+from zoo.core import keys
 from zoo.registry import require
 
 

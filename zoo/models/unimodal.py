@@ -4,7 +4,7 @@
 
 import keras
 
-from zoo.data import keys
+from zoo.core import keys
 from zoo.models import common
 from zoo.models.common import (
     CLASSES,

@@ -8,7 +8,7 @@ import tempfile
 import keras
 import numpy as np
 
-from zoo.data import keys
+from zoo.core import keys
 
 
 def _as_list(x):

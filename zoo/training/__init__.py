@@ -1,22 +1,33 @@
 """The training engine: strategy resolution, the distributed loop, checkpoints.
 
+`zoo.training.config` (the options and their defaults) imports no TensorFlow;
+the rest loads on first use.
+
 >>> import zoo
 >>> result = zoo.train("cnn_lstm_concat_seed", data="vqa", out="runs/vqa", epochs=2, batch_size=64)
 >>> sorted(result.metrics)
 ['accuracy', 'learning_rate', 'loss', 'val_accuracy', 'val_loss']
 """
 
-from zoo.training.config import TrainConfig
-from zoo.training.loop import EXAMPLE_ID, PREEMPTED_EXIT_CODE, Preempted, TrainResult, train
-from zoo.training.strategy import KINDS, resolve_strategy
+import importlib
 
-__all__ = [
-    "train",
-    "resolve_strategy",
-    "TrainConfig",
-    "TrainResult",
-    "Preempted",
-    "EXAMPLE_ID",
-    "PREEMPTED_EXIT_CODE",
-    "KINDS",
-]
+from zoo.training.config import KINDS, TrainConfig
+
+# name -> module that defines it; TensorFlow loads with the first of them used.
+_LAZY = {
+    "train": "zoo.training.loop",
+    "TrainResult": "zoo.training.loop",
+    "Preempted": "zoo.training.loop",
+    "EXAMPLE_ID": "zoo.training.loop",
+    "PREEMPTED_EXIT_CODE": "zoo.training.loop",
+    "resolve_strategy": "zoo.training.strategy",
+}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'zoo.training' has no attribute {name!r}")
+
+
+__all__ = ["TrainConfig", "KINDS", *_LAZY]

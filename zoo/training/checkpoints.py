@@ -1,4 +1,4 @@
-"""Checkpoints that survive a kill, and atomic writes of a run's final files.
+"""Checkpoints that survive a kill.
 
 A training checkpoint holds the model, the optimizer, the step and epoch
 counters and the tf.data iterator, so a restarted run continues at the exact
@@ -10,26 +10,19 @@ disk is skipped with a warning, and the previous one is used.
 from __future__ import annotations
 
 import glob
-import json
 import logging
 import os
 import re
 import shutil
 import warnings
-from typing import Any
 
 import tensorflow as tf
-
-from zoo.export.atomic import atomic_save_model, atomic_write_text
 
 __all__ = [
     "CHECKPOINT_NAME",
     "find_restorable",
     "checkpoint_step",
     "make_manager",
-    "write_json_atomic",
-    "write_text_atomic",
-    "save_model_atomic",
 ]
 
 log = logging.getLogger(__name__)
@@ -110,25 +103,6 @@ def make_manager(checkpoint: tf.train.Checkpoint, directory: str, keep: int) -> 
     return tf.train.CheckpointManager(
         checkpoint, directory, max_to_keep=keep, checkpoint_name=CHECKPOINT_NAME
     )
-
-
-def write_text_atomic(path: str, text: str) -> None:
-    """Writes `text` (UTF-8) to `path` through a temporary file beside it and `os.replace`."""
-    atomic_write_text(path, text, overwrite=True)
-
-
-def write_json_atomic(path: str, value: Any) -> None:
-    """Writes `value` as indented, key-sorted JSON to `path`, atomically."""
-    write_text_atomic(path, json.dumps(value, indent=2, sort_keys=True) + "\n")
-
-
-def save_model_atomic(model, path: str) -> None:
-    """Saves a Keras model as `.keras` through a temporary file in the same folder, replacing `path`.
-
-    Raises:
-        ValueError: if `path` does not end in `.keras`.
-    """
-    atomic_save_model(model, path, overwrite=True)
 
 
 # --- internals -------------------------------------------------------------

@@ -6,9 +6,11 @@ import dataclasses
 import math
 from typing import Any
 
-from zoo.training.strategy import KINDS
+__all__ = ["TrainConfig", "KINDS", "OPTIMIZERS", "LR_SCHEDULES", "make_learning_rate", "make_optimizer"]
 
-__all__ = ["TrainConfig", "OPTIMIZERS", "LR_SCHEDULES", "make_learning_rate", "make_optimizer"]
+# tf.distribute strategies `zoo.training.strategy.resolve_strategy` makes; this
+# module imports no TensorFlow, so the command line can list them quickly.
+KINDS = ("auto", "default", "one_device", "mirrored", "multi_worker", "tpu")
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 LR_SCHEDULES = ("constant", "cosine")
@@ -26,7 +28,7 @@ class TrainConfig:
             (its cardinality must then be known).
         validation_steps: cap on validation steps per epoch; None = the whole
             validation set.
-        strategy: a `tf.distribute` kind (see `zoo.training.strategy.KINDS`).
+        strategy: a `tf.distribute` kind (see `KINDS`).
         optimizer: one of `OPTIMIZERS`.
         learning_rate: peak learning rate.
         lr_schedule: `constant`, or `cosine` decay to `min_lr_fraction` times

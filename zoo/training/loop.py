@@ -42,7 +42,10 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from zoo.jsonutil import to_json
+from zoo.core import keys
+from zoo.core.atomic import atomic_save_model
+from zoo.core.jsonio import to_json, write_json
+from zoo.core.version import __version__
 from zoo.training import checkpoints as ckpt_lib
 from zoo.training.config import TrainConfig, make_optimizer
 from zoo.training.strategy import cluster_info, resolve_strategy, strategy_kind
@@ -52,7 +55,7 @@ __all__ = ["train", "TrainResult", "Preempted", "EXAMPLE_ID", "PREEMPTED_EXIT_CO
 log = logging.getLogger(__name__)
 
 # Optional int64 feature tagging each example; dropped before the model sees it.
-EXAMPLE_ID = "example_id"
+EXAMPLE_ID = keys.EXAMPLE_ID
 # Exit status of a preempted run that saved its state; a scheduler restarts it.
 PREEMPTED_EXIT_CODE = 42
 # Settings a resumed run must share with the run that wrote the checkpoints.
@@ -257,7 +260,7 @@ class _Run:
         restore_path = self._choose_checkpoint()
         self._check_resume(restore_path, run_config)
         if self.cluster.is_chief:
-            ckpt_lib.write_json_atomic(os.path.join(self.out, "config.json"), to_json(run_config))
+            write_json(os.path.join(self.out, "config.json"), to_json(run_config))
         manager = ckpt_lib.make_manager(checkpoint, self.checkpoint_dir, config.keep_checkpoints)
         if restore_path is not None:
             status = checkpoint.restore(restore_path)
@@ -700,17 +703,17 @@ class _Run:
     def _write_artifacts(self, metrics, vocabulary):
         model = self.model
         if self.cluster.is_chief:
-            ckpt_lib.write_json_atomic(os.path.join(self.out, "metrics.json"), to_json(metrics))
+            write_json(os.path.join(self.out, "metrics.json"), to_json(metrics))
             if vocabulary is not None:
                 from zoo.data.text import save_vocabulary
 
                 save_vocabulary(vocabulary, os.path.join(self.out, "vocabulary.txt"))
-            ckpt_lib.save_model_atomic(model, os.path.join(self.out, "model.keras"))
+            atomic_save_model(model, os.path.join(self.out, "model.keras"), overwrite=True)
         else:
             # Other workers save too, in step with the chief, into a folder they delete.
             scratch = tempfile.mkdtemp(prefix=f"zoo-worker{self.cluster.worker_index}-")
             try:
-                ckpt_lib.save_model_atomic(model, os.path.join(scratch, "model.keras"))
+                atomic_save_model(model, os.path.join(scratch, "model.keras"), overwrite=True)
             finally:
                 shutil.rmtree(scratch, ignore_errors=True)
 
@@ -967,6 +970,4 @@ def _count_batches(pipeline, data, split, input_context, options) -> int:
 def _versions() -> dict[str, str]:
     import keras
 
-    import zoo
-
-    return {"zoo_version": zoo.__version__, "tensorflow_version": tf.__version__, "keras_version": keras.__version__}
+    return {"zoo_version": __version__, "tensorflow_version": tf.__version__, "keras_version": keras.__version__}

@@ -20,6 +20,8 @@ import threading
 
 import tensorflow as tf
 
+from zoo.training.config import KINDS
+
 __all__ = [
     "KINDS",
     "resolve_strategy",
@@ -30,7 +32,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-KINDS = ("auto", "default", "one_device", "mirrored", "multi_worker", "tpu")
 
 _lock = threading.Lock()
 _cached: tuple[str, tf.distribute.Strategy] | None = None

@@ -10,7 +10,7 @@ Example:
 
 >>> with atomic_directory("exports/v1", overwrite=True) as tmp:
 ...     write_everything_into(tmp)
->>> atomic_save_model(model, "runs/a/model.keras")
+>>> atomic_save_model(model, "runs/a/model.keras", overwrite=True)
 """
 
 from __future__ import annotations

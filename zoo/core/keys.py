@@ -9,5 +9,7 @@ TEXT = "text"
 TOKEN_IDS = "token_ids"
 AUDIO = "audio"
 LABEL = "label"
+# Optional int64 feature tagging each example with a stable id; never a model input.
+EXAMPLE_ID = "example_id"
 
-ALL = (IMAGE, TEXT, TOKEN_IDS, AUDIO, LABEL)
+ALL = (IMAGE, TEXT, TOKEN_IDS, AUDIO, LABEL, EXAMPLE_ID)

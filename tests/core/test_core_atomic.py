@@ -8,8 +8,8 @@ import keras
 import numpy as np
 import pytest
 
-from zoo.export import atomic
-from zoo.export.atomic import atomic_directory, atomic_save_model, atomic_write_bytes
+from zoo.core import atomic
+from zoo.core.atomic import atomic_directory, atomic_save_model, atomic_write_bytes
 
 
 def _write(directory, name, text):

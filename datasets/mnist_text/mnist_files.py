@@ -14,7 +14,7 @@ Either may name the directory holding the files or its parent with an `mnist/`
 folder (the layout of the project's offline data folder). On a connected
 machine `download()` fetches the official files into such a directory.
 
->>> from zoo.data import mnist
+>>> from zoo.datasets.mnist_text import mnist_files as mnist
 >>> images, labels = mnist.load_split("test", "/path/to/data")
 >>> images.shape, labels.shape
 ((10000, 28, 28), (10000,))
@@ -29,13 +29,14 @@ import hashlib
 import http.client
 import os
 import sys
-import tempfile
 import urllib.request
 import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
+
+from zoo.core.atomic import atomic_path
 
 ENV_VAR = "ZOO_DATA_DIR"
 SUBDIR = "mnist"
@@ -166,7 +167,7 @@ def find_files(
             raise FileNotFoundError(
                 f"MNIST file {stem}.gz (or {stem}) not found in {os.fspath(directory)!r}. Put the official "
                 f"files there, point {ENV_VAR} at their folder, or fetch them with "
-                f"`python -m zoo.data.mnist download DIR` on a connected machine."
+                f"`python -m zoo.datasets.mnist_text.mnist_files download DIR` on a connected machine."
             )
         verify_file(path, checksums=checksums)
         found[role] = path
@@ -326,27 +327,8 @@ def write_idx(path: str | os.PathLike, array: np.ndarray) -> None:
     path = Path(path)
     if path.suffix == ".gz":
         data = gzip.compress(data, compresslevel=9, mtime=0)
-    _atomic_write(path, lambda f: f.write(data))
-
-
-def _atomic_write(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 would hide the file from other users
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        handle.write(data)
 
 
 def download(
@@ -412,31 +394,25 @@ def download(
 
 
 def _fetch(url: str, target: Path, *, checksums: Mapping[str, FileInfo], timeout: float) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
+    # Verified under the final name's table entry, before it gets that name.
+    expected = checksums.get(target.name)
+    if expected is None:
+        raise SourceFileError(f"no known checksum for {target.name!r}; expected one of {sorted(checksums)}.")
+    with atomic_path(target) as tmp:
+        with open(tmp, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
             while chunk := response.read(_CHUNK):
                 out.write(chunk)
-        os.chmod(tmp, 0o666 & ~_umask())
-        # Verified under the final name's table entry, before it gets that name.
-        expected = checksums.get(target.name)
-        if expected is None:
-            raise SourceFileError(f"no known checksum for {target.name!r}; expected one of {sorted(checksums)}.")
         actual = file_info(tmp)
         if actual != expected:
             raise SourceFileError(
                 f"downloaded {target.name} has {actual.size} bytes, SHA-256 {actual.sha256}; expected "
                 f"{expected.size} bytes, SHA-256 {expected.sha256}."
             )
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m zoo.data.mnist {download,verify} [DIR]`: fetch or check the official files."""
-    parser = argparse.ArgumentParser(prog="python -m zoo.data.mnist", description=main.__doc__)
+    """`python -m zoo.datasets.mnist_text.mnist_files {download,verify} [DIR]`: fetch or check the official files."""
+    parser = argparse.ArgumentParser(prog="python -m zoo.datasets.mnist_text.mnist_files", description=main.__doc__)
     parser.add_argument("action", choices=("download", "verify"))
     parser.add_argument("directory", nargs="?", help=f"folder of the files (default: ${ENV_VAR}/{SUBDIR})")
     args = parser.parse_args(argv)
