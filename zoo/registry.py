@@ -230,7 +230,7 @@ def describe(name: str, **overrides) -> dict[str, Any]:
     Raises:
         ValueError: as `build`.
     """
-    from zoo.cost import count_macs
+    from zoo.layers.cost import count_macs
 
     entry = get_entry(name)
     hyperparameters = resolve_hyperparameters(name, **overrides)

@@ -1,4 +1,25 @@
-"""Multiply-add counts shared by the layers' `count_macs` methods."""
+"""Multiply-adds (MACs) per example: the zoo's one counter, and the formulas it uses.
+
+`count_macs(model)` walks a built functional (or Sequential) model and counts
+each layer call by, in this order:
+
+1. the layer's own `count_macs(input_shape)` method (every zoo layer has one);
+2. a formula for the Keras layers that do the arithmetic: Dense, Conv1D/2D/3D,
+   SimpleRNN/LSTM/GRU (per time step), Bidirectional, MultiHeadAttention, and
+   nested functional models;
+3. zero for the Keras layers in `ZERO_COST_LAYERS`: data movement, lookups,
+   pooling, dropout, activations, normalisation, element-wise merges and
+   preprocessing, a small fraction by convention not counted.
+
+Any other layer is refused with a `ValueError`: counting it as zero would
+silently understate a model card.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
 
 
 def dense_macs(positions: int, in_features: int, out_features: int) -> int:
@@ -15,3 +36,159 @@ def attention_macs(
     scores_and_mix = 2 * query_length * key_length * inner
     output = dense_macs(query_length, inner, query_dim)
     return int(projections + scores_and_mix + output)
+
+
+# Matched by exact class: a subclass may add arithmetic, so it must say its own cost.
+ZERO_COST_LAYERS: tuple[type, ...] = (
+    keras.layers.InputLayer,
+    # Pooling and data movement.
+    keras.layers.MaxPooling1D, keras.layers.MaxPooling2D, keras.layers.MaxPooling3D,
+    keras.layers.AveragePooling1D, keras.layers.AveragePooling2D, keras.layers.AveragePooling3D,
+    keras.layers.GlobalMaxPooling1D, keras.layers.GlobalMaxPooling2D, keras.layers.GlobalMaxPooling3D,
+    keras.layers.GlobalAveragePooling1D, keras.layers.GlobalAveragePooling2D,
+    keras.layers.GlobalAveragePooling3D,
+    keras.layers.Flatten, keras.layers.Reshape, keras.layers.Permute, keras.layers.RepeatVector,
+    keras.layers.Cropping1D, keras.layers.Cropping2D, keras.layers.Cropping3D,
+    keras.layers.ZeroPadding1D, keras.layers.ZeroPadding2D, keras.layers.ZeroPadding3D,
+    keras.layers.UpSampling1D, keras.layers.UpSampling2D, keras.layers.UpSampling3D,
+    keras.layers.Identity, keras.layers.Masking,
+    # Regularisation (inactive or element-wise at inference).
+    keras.layers.Dropout, keras.layers.SpatialDropout1D, keras.layers.SpatialDropout2D,
+    keras.layers.SpatialDropout3D, keras.layers.GaussianDropout, keras.layers.GaussianNoise,
+    keras.layers.AlphaDropout, keras.layers.ActivityRegularization,
+    # Activations and normalisation (element-wise).
+    keras.layers.Activation, keras.layers.ReLU, keras.layers.LeakyReLU, keras.layers.PReLU,
+    keras.layers.ELU, keras.layers.Softmax,
+    keras.layers.BatchNormalization, keras.layers.LayerNormalization,
+    keras.layers.GroupNormalization, keras.layers.UnitNormalization, keras.layers.RMSNormalization,
+    keras.layers.Normalization,
+    # Lookups and element-wise merges.
+    keras.layers.Embedding,
+    keras.layers.Concatenate, keras.layers.Add, keras.layers.Subtract, keras.layers.Multiply,
+    keras.layers.Average, keras.layers.Maximum, keras.layers.Minimum,
+    # Preprocessing.
+    keras.layers.Rescaling, keras.layers.Resizing, keras.layers.CenterCrop,
+    keras.layers.StringLookup, keras.layers.IntegerLookup, keras.layers.TextVectorization,
+    keras.layers.Hashing, keras.layers.CategoryEncoding,
+)
+
+_RNN_GATES = ((keras.layers.LSTM, 4), (keras.layers.GRU, 3), (keras.layers.SimpleRNN, 1))
+_CONVOLUTIONS = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)
+
+
+def _shape(tensor_or_list):
+    if isinstance(tensor_or_list, list | tuple):
+        return [tuple(t.shape) for t in tensor_or_list]
+    return tuple(tensor_or_list.shape)
+
+
+def _positions(shape) -> int:
+    """Positions a per-position op runs at: the product of all axes but batch and features."""
+    return math.prod(shape[1:-1]) if len(shape) > 2 else 1
+
+
+def _conv_macs(layer, input_shape, output_shape) -> int:
+    channels_last = layer.data_format == "channels_last"
+    in_channels = input_shape[-1] if channels_last else input_shape[1]
+    spatial = output_shape[1:-1] if channels_last else output_shape[2:]
+    per_position = math.prod(layer.kernel_size) * (in_channels // layer.groups) * layer.filters
+    return math.prod(spatial) * per_position
+
+
+def _unknown(layer) -> ValueError:
+    cls = type(layer)
+    return ValueError(
+        f"count_macs: layer {layer.name!r} of class {cls.__module__}.{cls.__qualname__} has no known "
+        "multiply-add count. Give the class a `count_macs(self, input_shape) -> int` method "
+        "(multiply-adds per example for inputs of `input_shape`, batch first; return 0 if its "
+        "arithmetic is negligible), or add a formula or a zero-cost entry for it in zoo/layers/cost.py."
+    )
+
+
+def layer_macs(layer, input_shape, output_shape) -> int:
+    """Multiply-adds per example of one call of `layer`.
+
+    Args:
+        layer: a Keras layer.
+        input_shape: shape of the call's input, batch first (a list of shapes for
+            several inputs; `[query, value]` for MultiHeadAttention).
+        output_shape: shape of the call's (first) output, batch first.
+
+    Returns:
+        The count as an int.
+
+    Raises:
+        ValueError: if the layer's cost is unknown (see the module docstring for
+            how to make it known), or its `count_macs` returns a negative value.
+    """
+    if hasattr(layer, "count_macs"):
+        macs = int(layer.count_macs(input_shape))
+        if macs < 0:
+            raise ValueError(f"count_macs: {type(layer).__name__}.count_macs returned {macs}; expected >= 0.")
+        return macs
+    if type(layer) in ZERO_COST_LAYERS:
+        return 0
+    if isinstance(layer, keras.layers.Dense):
+        return dense_macs(_positions(input_shape), input_shape[-1], layer.units)
+    if isinstance(layer, _CONVOLUTIONS):
+        return _conv_macs(layer, input_shape, output_shape)
+    if isinstance(layer, keras.layers.Bidirectional):
+        return layer_macs(layer.forward_layer, input_shape, output_shape) + layer_macs(
+            layer.backward_layer, input_shape, output_shape
+        )
+    for rnn_class, gates in _RNN_GATES:
+        if isinstance(layer, rnn_class):
+            return input_shape[1] * gates * (input_shape[-1] + layer.units) * layer.units
+    if isinstance(layer, keras.layers.MultiHeadAttention):
+        query, value = input_shape
+        return attention_macs(query[1], value[1], query[-1], value[-1], layer.num_heads, layer.key_dim)
+    if isinstance(layer, keras.Model):
+        return count_macs(layer)
+    raise _unknown(layer)
+
+
+def _node_input_shape(layer, node):
+    if isinstance(layer, keras.layers.MultiHeadAttention):
+        # MultiHeadAttention takes (query, value[, key]); value may come by keyword.
+        args, kwargs = node.arguments.args, node.arguments.kwargs
+        value = args[1] if len(args) > 1 else kwargs["value"]
+        return [_shape(args[0]), _shape(value)]
+    # The first positional argument is the layer's input; masks and flags
+    # travel as keyword arguments and are not inputs.
+    return _shape(node.arguments.args[0])
+
+
+def count_macs(model: keras.Model) -> int:
+    """Total multiply-adds to run `model` on one example (batch size 1).
+
+    Args:
+        model: a built functional or Sequential Keras model.
+
+    Returns:
+        The count as an int, summed over every call of every layer.
+
+    Raises:
+        ValueError: if a layer's cost is unknown (the message names the layer,
+            its class and how to fix it), or `model` has no layer graph to walk.
+    """
+    if not _is_graph_model(model):
+        raise ValueError(
+            f"count_macs: model {model.name!r} ({type(model).__name__}) has no layer graph; "
+            "expected a functional or Sequential model built on its inputs."
+        )
+    total = 0
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.InputLayer):
+            continue  # its node has no input to read a shape from, and it costs nothing
+        for node in layer._inbound_nodes:
+            input_shape = _node_input_shape(layer, node)
+            output_shape = _shape(node.output_tensors[0])
+            total += layer_macs(layer, input_shape, output_shape)
+    return total
+
+
+def _is_graph_model(model) -> bool:
+    try:
+        return bool(model.inputs)
+    except AttributeError:
+        return False

@@ -44,10 +44,10 @@ class CrossModalAttention(keras.layers.Layer):
                 f"CrossModalAttention expects [B, T, D] text and [B, P, C] image inputs; got {text_shape} and {image_shape}."
             )
         self.attention = keras.layers.MultiHeadAttention(
-            self.num_heads, self.key_dim, dropout=self.dropout, name="attention"
+            self.num_heads, self.key_dim, dropout=self.dropout, dtype=self.dtype_policy, name="attention"
         )
         self.attention.build(text_shape, image_shape)
-        self.norm = keras.layers.LayerNormalization(epsilon=1e-6, name="norm")
+        self.norm = keras.layers.LayerNormalization(epsilon=1e-6, dtype=self.dtype_policy, name="norm")
         self.norm.build(text_shape)
 
     def call(self, inputs, mask=None, training=None, return_attention_scores=False):

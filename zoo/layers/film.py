@@ -23,7 +23,9 @@ class FiLM(keras.layers.Layer):
         if len(map_shape) < 3:
             raise ValueError(f"FiLM: the feature map needs a channel axis and positions; got shape {map_shape}.")
         self.channels = map_shape[-1]
-        self.projection = keras.layers.Dense(2 * self.channels, kernel_initializer="zeros", name="gamma_beta")
+        self.projection = keras.layers.Dense(
+            2 * self.channels, kernel_initializer="zeros", dtype=self.dtype_policy, name="gamma_beta"
+        )
         self.projection.build(condition_shape)
 
     def call(self, inputs):

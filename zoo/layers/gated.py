@@ -27,9 +27,9 @@ class GatedFusion(keras.layers.Layer):
         if len(input_shape) != 2:
             raise ValueError(f"GatedFusion takes exactly two inputs; got {len(input_shape)}.")
         shape_a, shape_b = input_shape
-        self.project_a = keras.layers.Dense(self.units, activation="tanh", name="project_a")
-        self.project_b = keras.layers.Dense(self.units, activation="tanh", name="project_b")
-        self.gate = keras.layers.Dense(self.units, activation="sigmoid", name="gate")
+        self.project_a = keras.layers.Dense(self.units, activation="tanh", dtype=self.dtype_policy, name="project_a")
+        self.project_b = keras.layers.Dense(self.units, activation="tanh", dtype=self.dtype_policy, name="project_b")
+        self.gate = keras.layers.Dense(self.units, activation="sigmoid", dtype=self.dtype_policy, name="gate")
         self.project_a.build(shape_a)
         self.project_b.build(shape_b)
         self.gate.build((shape_a[0], shape_a[-1] + shape_b[-1]))

@@ -32,3 +32,7 @@ class MaskedGlobalAveragePooling1D(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], input_shape[2])
+
+    def count_macs(self, input_shape) -> int:
+        """Multiply-adds per example: 0, pooling is not counted (see zoo.layers.cost)."""
+        return 0

@@ -41,3 +41,7 @@ class SinusoidalPositionEncoding(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return input_shape
+
+    def count_macs(self, input_shape) -> int:
+        """Multiply-adds per example: 0, adding a fixed signal is element-wise (see zoo.layers.cost)."""
+        return 0

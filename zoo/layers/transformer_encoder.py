@@ -31,14 +31,16 @@ class TransformerEncoderBlock(keras.layers.Layer):
             raise ValueError(
                 f"TransformerEncoderBlock: feature size {features} is not divisible by num_heads={self.num_heads}."
             )
-        self.attention_norm = keras.layers.LayerNormalization(epsilon=1e-6, name="attention_norm")
-        self.attention = keras.layers.MultiHeadAttention(
-            self.num_heads, features // self.num_heads, dropout=self.dropout, name="attention"
+        self.attention_norm = keras.layers.LayerNormalization(
+            epsilon=1e-6, dtype=self.dtype_policy, name="attention_norm"
         )
-        self.ff_norm = keras.layers.LayerNormalization(epsilon=1e-6, name="ff_norm")
-        self.ff_inner = keras.layers.Dense(self.ff_dim, activation="gelu", name="ff_inner")
-        self.ff_outer = keras.layers.Dense(features, name="ff_outer")
-        self.residual_dropout = keras.layers.Dropout(self.dropout)
+        self.attention = keras.layers.MultiHeadAttention(
+            self.num_heads, features // self.num_heads, dropout=self.dropout, dtype=self.dtype_policy, name="attention"
+        )
+        self.ff_norm = keras.layers.LayerNormalization(epsilon=1e-6, dtype=self.dtype_policy, name="ff_norm")
+        self.ff_inner = keras.layers.Dense(self.ff_dim, activation="gelu", dtype=self.dtype_policy, name="ff_inner")
+        self.ff_outer = keras.layers.Dense(features, dtype=self.dtype_policy, name="ff_outer")
+        self.residual_dropout = keras.layers.Dropout(self.dropout, dtype=self.dtype_policy)
         self.attention_norm.build(input_shape)
         self.attention.build(input_shape, input_shape)
         self.ff_norm.build(input_shape)

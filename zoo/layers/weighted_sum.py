@@ -52,5 +52,9 @@ class WeightedSumFusion(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         return input_shape[0]
 
+    def count_macs(self, input_shape) -> int:
+        """Multiply-adds per example: 0, a weighted sum is element-wise (see zoo.layers.cost)."""
+        return 0
+
     def get_config(self):
         return {**super().get_config(), "alpha": self.alpha, "learned": self.learned}

@@ -1,4 +1,5 @@
-"""Round-trip checks for layers and models: config, `.keras` save/load, masking, training."""
+"""Contract checks for layers and models: shapes, symbolic calls, config and `.keras`
+round trips, mixed precision, training."""
 
 from __future__ import annotations
 
@@ -37,63 +38,171 @@ def run_layer_test(
     *,
     expected_output_shape=None,
     input_dtypes=None,
+    expected_num_trainable_weights: int | None = None,
+    expected_num_non_trainable_weights: int | None = None,
     check_training: bool = True,
+    check_mixed_precision: bool = True,
     atol: float = 1e-5,
+    mixed_precision_atol: float = 2e-2,
 ):
     """Checks the layer contract for `layer_class(**init_kwargs)` on `input_data`.
 
-    1. The output has `expected_output_shape` (and `compute_output_shape` agrees).
-    2. `get_config` -> `from_config` -> `get_config` gives an identical config.
-    3. Inside a functional model, a `.keras` save and load gives identical outputs.
-    4. One optimizer step on a fixed batch lowers a regression loss (skipped
-       with `check_training=False` for layers without weights).
+    1. Eager call: the output has `expected_output_shape` and
+       `compute_output_shape` agrees; the built layer has the expected numbers
+       of trainable and non-trainable weights, and `build` alone creates them all.
+    2. Symbolic call on `keras.KerasTensor` inputs (the data's shapes, and with an
+       unknown batch size): output shapes and dtypes match the eager output and
+       `compute_output_spec`.
+    3. Config: `get_config` holds every constructor argument and survives
+       `from_config` and `keras.saving.serialize_keras_object` /
+       `deserialize_keras_object`.
+    4. Per-layer mixed precision (`dtype="mixed_float16"` on the layer): float
+       outputs are float16 and agree with `compute_output_spec`, every float
+       variable stays float32, the policy survives serialization, and with the
+       float32 layer's weights the outputs agree within `mixed_precision_atol`.
+    5. Inside a functional model, a `.keras` save and load gives identical outputs.
+    6. One optimizer step on a fixed batch lowers a regression loss.
 
     Args:
         layer_class: the layer class.
         init_kwargs: constructor arguments.
-        input_data: one array or a list of arrays (batch first).
+        input_data: one array, or a list of arrays for a multi-input layer (batch first).
         expected_output_shape: the full output shape, batch included.
         input_dtypes: dtypes for the model inputs (default: each array's dtype).
-        check_training: whether to run step 4.
-        atol: tolerance for output comparisons.
+        expected_num_trainable_weights: if given, the built layer's count of trainable weights.
+        expected_num_non_trainable_weights: if given, its count of non-trainable weights.
+        check_training: whether to run step 6 (turn off for layers without weights).
+        check_mixed_precision: whether to run step 4.
+        atol: tolerance for float32 output comparisons.
+        mixed_precision_atol: tolerance between the float16 and float32 outputs.
 
     Returns:
         The built functional model wrapping the layer.
+
+    Raises:
+        AssertionError: naming the layer class and the check that failed.
     """
+    name = layer_class.__name__
     arrays = _as_list(input_data)
     multi = isinstance(input_data, list | tuple)
     dtypes = input_dtypes or [str(a.dtype) for a in arrays]
 
+    def as_call_input(items):
+        return list(items) if multi else items[0]
+
     layer = layer_class(**init_kwargs)
-    eager_output = layer(list(arrays) if multi else arrays[0])
+    eager_output = layer(as_call_input(arrays))
     if expected_output_shape is not None:
         assert tuple(eager_output.shape) == tuple(expected_output_shape), (
-            f"{layer_class.__name__}: output shape {tuple(eager_output.shape)} != expected {tuple(expected_output_shape)}"
+            f"{name}: output shape {tuple(eager_output.shape)} != expected {tuple(expected_output_shape)}"
         )
-        computed = layer.compute_output_shape([tuple(a.shape) for a in arrays] if multi else tuple(arrays[0].shape))
-        assert tuple(computed) == tuple(expected_output_shape), (
-            f"{layer_class.__name__}.compute_output_shape gave {tuple(computed)}"
-        )
+        computed = layer.compute_output_shape(as_call_input([tuple(a.shape) for a in arrays]))
+        assert tuple(computed) == tuple(expected_output_shape), f"{name}.compute_output_shape gave {tuple(computed)}"
+    _check_weight_counts(layer, expected_num_trainable_weights, expected_num_non_trainable_weights, "after a call")
+    built = layer_class(**init_kwargs)
+    built.build(as_call_input([tuple(a.shape) for a in arrays]))
+    _check_weight_counts(built, len(layer.trainable_weights), len(layer.non_trainable_weights), "after build()")
 
-    config = layer.get_config()
-    rebuilt = layer_class.from_config(config)
-    assert rebuilt.get_config() == config, f"{layer_class.__name__}: config changed in a round trip"
-    for key in init_kwargs:
-        assert key in config, f"{layer_class.__name__}.get_config() lacks constructor argument {key!r}"
+    _check_symbolic_call(layer_class, init_kwargs, arrays, dtypes, as_call_input, eager_output)
+    _check_config_round_trips(layer_class, init_kwargs)
+    if check_mixed_precision:
+        _check_mixed_precision(layer, layer_class, init_kwargs, arrays, dtypes, as_call_input, mixed_precision_atol)
 
     inputs = [keras.Input(shape=a.shape[1:], dtype=d, name=f"input_{i}") for i, (a, d) in enumerate(zip(arrays, dtypes, strict=True))]
-    output = layer_class(**init_kwargs)(inputs if multi else inputs[0])
+    output = layer_class(**init_kwargs)(as_call_input(inputs))
     model = keras.Model(inputs, output)
     expected = model(arrays, training=False)
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "layer.keras")
         model.save(path)
         loaded = keras.saving.load_model(path)
-    _assert_close(loaded(arrays, training=False), expected, atol, f"{layer_class.__name__} after .keras round trip")
+    _assert_close(loaded(arrays, training=False), expected, atol, f"{name} after .keras round trip")
 
     if check_training:
         _check_loss_decreases(model, arrays)
     return model
+
+
+def _check_weight_counts(layer, trainable, non_trainable, when):
+    name = type(layer).__name__
+    assert layer.built, f"{name} is not built {when}"
+    if trainable is not None:
+        assert len(layer.trainable_weights) == trainable, (
+            f"{name} {when}: {len(layer.trainable_weights)} trainable weights, expected {trainable}: "
+            f"{[w.path for w in layer.trainable_weights]}"
+        )
+    if non_trainable is not None:
+        assert len(layer.non_trainable_weights) == non_trainable, (
+            f"{name} {when}: {len(layer.non_trainable_weights)} non-trainable weights, expected {non_trainable}: "
+            f"{[w.path for w in layer.non_trainable_weights]}"
+        )
+
+
+def _check_symbolic_call(layer_class, init_kwargs, arrays, dtypes, as_call_input, eager_output):
+    name = layer_class.__name__
+    eager_leaves = keras.tree.flatten(eager_output)
+    for batch in (arrays[0].shape[0], None):
+        # With batch None the layer must not depend on a concrete batch size.
+        symbolic_inputs = [keras.KerasTensor((batch, *a.shape[1:]), dtype=d) for a, d in zip(arrays, dtypes, strict=True)]
+        layer = layer_class(**init_kwargs)
+        symbolic = keras.tree.flatten(layer(as_call_input(symbolic_inputs)))
+        spec = keras.tree.flatten(layer.compute_output_spec(as_call_input(symbolic_inputs)))
+        assert len(symbolic) == len(spec) == len(eager_leaves), f"{name}: symbolic and eager output structures differ"
+        for tensor, out_spec, eager in zip(symbolic, spec, eager_leaves, strict=True):
+            expected_shape = (batch, *eager.shape[1:])
+            for what, got in (("symbolic call", tensor), ("compute_output_spec", out_spec)):
+                assert tuple(got.shape) == expected_shape, (
+                    f"{name}: {what} on batch {batch} gave shape {tuple(got.shape)}, expected {expected_shape}"
+                )
+                assert keras.backend.standardize_dtype(got.dtype) == keras.backend.standardize_dtype(eager.dtype), (
+                    f"{name}: {what} gave dtype {got.dtype}, the eager call {eager.dtype}"
+                )
+
+
+def _check_config_round_trips(layer_class, init_kwargs):
+    name = layer_class.__name__
+    layer = layer_class(**init_kwargs)
+    config = layer.get_config()
+    for key in init_kwargs:
+        assert key in config, f"{name}.get_config() lacks constructor argument {key!r}"
+    rebuilt = layer_class.from_config(config)
+    assert rebuilt.get_config() == config, f"{name}: config changed in a from_config round trip"
+    for dtype in (None, "mixed_float16"):
+        original = layer_class(**init_kwargs) if dtype is None else layer_class(**init_kwargs, dtype=dtype)
+        serialized = keras.saving.serialize_keras_object(original)
+        revived = keras.saving.deserialize_keras_object(serialized)
+        assert type(revived) is layer_class, f"{name}: deserialized as {type(revived).__name__}"
+        assert revived.get_config() == original.get_config(), f"{name}: config changed in a serialization round trip"
+        assert revived.dtype_policy.name == original.dtype_policy.name, (
+            f"{name}: dtype policy {original.dtype_policy.name} came back as {revived.dtype_policy.name}"
+        )
+
+
+def _check_mixed_precision(reference, layer_class, init_kwargs, arrays, dtypes, as_call_input, atol):
+    name = layer_class.__name__
+    layer = layer_class(**init_kwargs, dtype="mixed_float16")
+    output = layer(as_call_input(arrays))
+    # Keras casts float inputs to the compute dtype before `call`; the spec sees what `call` sees.
+    spec_inputs = [
+        keras.KerasTensor(a.shape, dtype=layer.compute_dtype if keras.backend.is_float_dtype(d) else d)
+        for a, d in zip(arrays, dtypes, strict=True)
+    ]
+    spec = keras.tree.flatten(layer.compute_output_spec(as_call_input(spec_inputs)))
+    for tensor, out_spec in zip(keras.tree.flatten(output), spec, strict=True):
+        dtype = keras.backend.standardize_dtype(tensor.dtype)
+        if keras.backend.is_float_dtype(dtype):
+            assert dtype == "float16", f"{name} under mixed_float16: output dtype {dtype}, expected float16"
+        assert dtype == keras.backend.standardize_dtype(out_spec.dtype), (
+            f"{name} under mixed_float16: output dtype {dtype} but compute_output_spec says {out_spec.dtype}"
+        )
+    for variable in layer.weights:
+        dtype = keras.backend.standardize_dtype(variable.dtype)
+        if keras.backend.is_float_dtype(dtype):
+            assert dtype == "float32", f"{name} under mixed_float16: variable {variable.path} is {dtype}, expected float32"
+    layer.set_weights(reference.get_weights())
+    _assert_close(
+        layer(as_call_input(arrays)), reference(as_call_input(arrays)), atol, f"{name}: float16 vs float32 outputs"
+    )
 
 
 def _check_loss_decreases(model, arrays):

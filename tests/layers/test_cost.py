@@ -1,0 +1,104 @@
+"""The MAC counter: catalog figures, hand counts, and refusal of layers it cannot count."""
+
+import re
+from pathlib import Path
+
+import keras
+import pytest
+
+import zoo
+from zoo.layers.cost import attention_macs, count_macs
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def _catalog_macs() -> dict[str, float]:
+    """Model name -> MACs in millions, from the README catalog table."""
+    rows = re.findall(r"^\| `([a-z0-9_]+)` \|.*\| ([\d.]+) M \|$", README.read_text(), flags=re.MULTILINE)
+    return {name: float(millions) for name, millions in rows}
+
+
+def test_every_registered_model_is_counted_and_matches_the_catalog():
+    catalog = _catalog_macs()
+    assert catalog, f"no MACs column found in {README}"
+    for name in zoo.list_models():
+        macs = zoo.describe(name)["macs_per_example"]
+        assert macs > 0, f"{name}: {macs} MACs"
+        if name in catalog:
+            assert round(macs / 1e6, 2) == catalog[name], f"{name}: {macs / 1e6:.2f} M, README says {catalog[name]} M"
+
+
+class _Scale(keras.layers.Layer):
+    """A custom layer with a weight and no `count_macs`."""
+
+    def build(self, input_shape):
+        self.scale = self.add_weight(shape=(input_shape[-1],), initializer="ones")
+
+    def call(self, inputs):
+        return inputs * self.scale
+
+
+class _CountedScale(_Scale):
+    def count_macs(self, input_shape) -> int:
+        return 3 * input_shape[-1]
+
+
+def _model(*layers, shape=(5,)):
+    inputs = keras.Input(shape)
+    x = inputs
+    for layer in layers:
+        x = layer(x)
+    return keras.Model(inputs, x)
+
+
+def test_unknown_layer_with_weights_is_refused_with_how_to_fix():
+    model = _model(_Scale(name="my_scale"), keras.layers.Dense(2))
+    with pytest.raises(ValueError, match=r"'my_scale' of class .*_Scale .*count_macs\(self, input_shape\)"):
+        count_macs(model)
+
+
+@pytest.mark.parametrize(
+    "layer",
+    [keras.layers.Lambda(lambda x: x * 2.0), type("MyDropout", (keras.layers.Dropout,), {})(0.5)],
+    ids=["lambda", "subclass_of_zero_cost_layer"],
+)
+def test_layers_of_unknown_cost_without_weights_are_refused_too(layer):
+    with pytest.raises(ValueError, match="no known multiply-add count"):
+        count_macs(_model(layer))
+
+
+def test_custom_layer_with_count_macs_is_counted():
+    model = _model(_CountedScale(), keras.layers.Dropout(0.5), keras.layers.Dense(2))
+    assert count_macs(model) == 3 * 5 + 5 * 2
+
+
+def test_hand_counts_of_keras_layers():
+    conv = _model(keras.layers.Conv1D(4, 3), keras.layers.Bidirectional(keras.layers.LSTM(6)), shape=(10, 2))
+    # Conv1D: 8 output steps * kernel 3 * 2 in * 4 filters; each LSTM direction: 8 steps * 4 gates * (4 + 6) * 6.
+    assert count_macs(conv) == 8 * 3 * 2 * 4 + 2 * 8 * 4 * (4 + 6) * 6
+
+    query, value = keras.Input((4, 8)), keras.Input((6, 3))
+    attention = keras.Model([query, value], keras.layers.MultiHeadAttention(2, 5)(query, value))
+    assert count_macs(attention) == attention_macs(4, 6, 8, 3, 2, 5)
+
+
+def test_a_nested_model_is_counted_per_call():
+    inner = _model(keras.layers.Dense(3), shape=(5,))
+    inputs = keras.Input((5,))
+    outer = keras.Model(inputs, keras.layers.Add()([inner(inputs), inner(inputs)]))
+    assert count_macs(outer) == 2 * 5 * 3
+
+
+def test_a_model_without_a_layer_graph_is_refused():
+    class Subclassed(keras.Model):
+        def __init__(self):
+            super().__init__(name="subclassed")
+            self.dense = keras.layers.Dense(2)
+
+        def call(self, inputs):
+            return self.dense(inputs)
+
+    model = Subclassed()
+    model(keras.ops.ones((1, 5)))
+    with pytest.raises(ValueError, match="'subclassed'.*no layer graph"):
+        count_macs(model)
