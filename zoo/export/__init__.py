@@ -27,6 +27,8 @@ import warnings
 __all__ = [
     "export_model",
     "export_run",
+    "read_run",
+    "ExportWarning",
     "check_export_vocabulary",
     "predict",
     "image_polarity_warning",
@@ -60,6 +62,8 @@ _LAZY = {
     "check_export_vocabulary": "zoo.export.metadata",
     "NotAnExportError": "zoo.export.target",
     "export_run": "zoo.export.from_run",
+    "read_run": "zoo.export.from_run",
+    "ExportWarning": "zoo.export.from_run",
     "predict": "zoo.export.inference",
     "image_polarity_warning": "zoo.export.inference",
     "read_image": "zoo.export.inference",
