@@ -91,6 +91,7 @@ def test_runs_without_a_recorded_hash_check_size_and_embedding(run, tmp_path):
     assert read_metadata(export_run(run, tmp_path / "sm"))["vocabulary_size"] == 16
 
 
+@pytest.mark.slow
 def test_class_names_that_do_not_fit_are_left_out_with_a_warning(run, tmp_path):
     _edit_config(run, class_names=["a", "b"])
     with pytest.warns(ExportWarning, match="has 2 entries but the head has 3 classes"):

@@ -66,15 +66,16 @@ def test_overwrite_refuses_a_regular_file_and_a_fake_export(tiny_model, tmp_path
     assert _tree(fake) == before
 
 
-def test_overwrite_replaces_a_previous_export_and_an_empty_folder(tiny_model, tmp_path):
+def test_overwrite_replaces_an_empty_folder(tiny_model, tmp_path):
+    # (Replacing a previous export is tested in test_export_saved_model.py.)
     empty = tmp_path / "empty"
     empty.mkdir()
     _export(tiny_model, empty, overwrite=True)
     assert (empty / "zoo_export.json").exists()
-    _export(tiny_model, empty, overwrite=True)  # an export is replaced
     assert sorted(os.listdir(tmp_path)) == ["empty"]
 
 
+@pytest.mark.slow
 def test_target_appearing_during_the_export_is_not_replaced(tiny_model, tmp_path, monkeypatch):
     from zoo.export import target as target_lib
 
