@@ -12,8 +12,14 @@
 | `litert` | `image` uint8 pixels, `token_ids` int32; recurrent layers unrolled | `ai_edge_litert` interpreter |
 
 Every export is a directory written atomically (temporary directory beside
-it, then renamed), holding `zoo_export.json` with its inputs, outputs and
-class names.
+it, then renamed), holding `zoo_export.json` with its inputs, outputs, class
+names and, for text models, the vocabulary's size and SHA-256. `overwrite`
+replaces only a previous export, never another folder or a file.
+
+From a training run and back: `export_run(run_dir, path, format)` verifies
+the run's vocabulary against its `config.json` and exports;
+`predict(export_dir, image=..., text=...)` answers one example after checking
+its inputs and the export's vocabulary (`check_export_vocabulary`).
 """
 
 from __future__ import annotations
