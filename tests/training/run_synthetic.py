@@ -1,6 +1,6 @@
 """Trains the tiny test model on synthetic data through `zoo.train`; run as a subprocess by the tests.
 
-Writes into OUT, besides the run's own files:
+Trains into OUT/run (a run folder holds only the run's files) and writes into OUT:
 - `ids-<worker>.log`: one line per training step, "STEP id id ...", the
   example ids this worker consumed in it (appended, flushed at once);
 - `weights-<worker>.npy`: the final weights, concatenated;
@@ -71,7 +71,7 @@ def main() -> int:
         result = train(
             synthetic.TINY_MODEL,
             model_overrides={**synthetic.TINY_OVERRIDES, "head_dropout": args.dropout},
-            out=args.out,
+            out=os.path.join(args.out, "run"),
             dataset_fn=synthetic.dataset_fn(
                 args.examples, args.batch_size, shuffle_seed=None if args.no_shuffle else 5
             ),

@@ -78,7 +78,7 @@ def test_train_writes_the_run_directory(tmp_path):
     assert [step for step, _ in train_scalars["epoch_loss"]] == [1, 2]
     assert train_scalars["epoch_loss"][-1][1] == pytest.approx(result.metrics["loss"])
     assert [step for step, _ in _scalars(tmp_path / "logs" / "validation")["epoch_accuracy"]] == [1, 2]
-    leftovers = [p for p in os.listdir(tmp_path) if p.startswith(".")]
+    leftovers = [p for p in os.listdir(tmp_path) if p.startswith(".") and p != ".lock"]
     assert leftovers == []
 
 

@@ -23,6 +23,7 @@ __all__ = [
     "find_restorable",
     "checkpoint_step",
     "make_manager",
+    "remove_leftovers",
 ]
 
 log = logging.getLogger(__name__)
@@ -103,6 +104,42 @@ def make_manager(checkpoint: tf.train.Checkpoint, directory: str, keep: int) -> 
     return tf.train.CheckpointManager(
         checkpoint, directory, max_to_keep=keep, checkpoint_name=CHECKPOINT_NAME
     )
+
+
+def remove_leftovers(directory: str) -> None:
+    """Removes what interrupted saves left in a checkpoint directory, and registers strays.
+
+    A save killed midway leaves a `ckpt-N_temp/` directory (TensorFlow's
+    staging area) that nothing else removes; it is deleted. A save killed
+    after its files were complete but before the state file was updated, or
+    a checkpoint dropped from the state file, leaves `ckpt-N.*` files the
+    manager no longer sees and therefore never prunes; they are listed in the
+    state file again (in step order), so `keep_checkpoints` counts them and
+    `find_restorable` checks them like the others.
+
+    Args:
+        directory: a checkpoint directory; it need not exist.
+    """
+    if not os.path.isdir(directory):
+        return
+    for path in glob.glob(os.path.join(glob.escape(directory), f"{CHECKPOINT_NAME}-*_temp*")):
+        log.info("Removing %s, left by an interrupted save.", path)
+        _remove_quietly(path)
+    on_disk = {}
+    for index in glob.glob(os.path.join(glob.escape(directory), f"{CHECKPOINT_NAME}-*.index")):
+        prefix = index[: -len(".index")]
+        if _STEP_RE.search(os.path.basename(prefix)):
+            on_disk[prefix] = checkpoint_step(prefix)
+    state = tf.train.get_checkpoint_state(directory)
+    listed = []
+    if state is not None:
+        listed = [p if os.path.isabs(p) else os.path.join(directory, p) for p in state.all_model_checkpoint_paths]
+    strays = set(on_disk) - set(listed)
+    if strays:
+        kept = [p for p in listed if p in on_disk]
+        paths = sorted(set(kept) | strays, key=lambda p: on_disk[p])
+        log.info("Registering %d checkpoint(s) missing from the state file: %s", len(strays), sorted(strays))
+        _rewrite_state(directory, paths)
 
 
 # --- internals -------------------------------------------------------------
