@@ -55,8 +55,9 @@ from zoo.training.state import (
     Preempted,
     Progress,
     Variables,
+    check_resume,
     choose_checkpoint,
-    resume_differences,
+    finished_marker,
     stop_signals,
 )
 from zoo.training.steps import (
@@ -298,8 +299,10 @@ class _Run:
             progress=progress, metrics=Variables("metrics", model.metrics_variables),
         )
         restore_path = choose_checkpoint(self)
-        previous = self._check_resume(restore_path, run_config)
-        finished = self._finished(restore_path, previous)
+        previous = check_resume(self.out, restore_path, run_config)
+        finished = None
+        if self.cluster.num_workers == 1:
+            finished = finished_marker(self.out, restore_path, previous, self.total_steps, config.epochs)
         if finished is not None:
             self._restore(checkpoint, restore_path, progress)
             return self._complete_result(finished)
@@ -335,35 +338,6 @@ class _Run:
             "tensorflow_version": tf.__version__,
             "keras_version": keras.__version__,
         }
-
-    def _check_resume(self, restore_path, run_config) -> dict[str, Any] | None:
-        """Refuses checkpoints of other settings; returns the folder's previous config."""
-        if restore_path is None:
-            return None
-        previous = runfiles.read_config(self.out)
-        if previous is None:
-            return None
-        changes = resume_differences(previous, run_config)
-        if changes:
-            raise ValueError(
-                f"{self.out} holds checkpoints of a run with other settings ({'; '.join(changes)}). Resume with "
-                "the same settings, or use a new --out directory."
-            )
-        return previous
-
-    def _finished(self, restore_path, previous) -> dict[str, Any] | None:
-        """The completion marker when this exact run already finished in OUT, else None."""
-        if restore_path is None or previous is None or self.cluster.num_workers > 1:
-            return None
-        try:
-            marker = runfiles.verify_run(self.out)
-        except (ValueError, OSError) as error:
-            log.info("%s is not complete (%s); training resumes.", self.out, error)
-            return None
-        reached = marker.get("step") == self.total_steps or marker.get("stopped_early")
-        same_length = previous.get("epochs") == self.config.epochs
-        at_marker = ckpt_lib.checkpoint_step(restore_path) == marker.get("step")
-        return marker if reached and same_length and at_marker else None
 
     def _complete_result(self, marker) -> TrainResult:
         notice = f"already complete ({int(marker['step'])} steps); nothing to do"

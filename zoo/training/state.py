@@ -14,9 +14,11 @@ import tensorflow as tf
 
 from zoo.core.jsonio import to_json
 from zoo.training import checkpoints as ckpt_lib
+from zoo.training import runfiles
 from zoo.training.inputs import agree_on_min
 
-__all__ = ["Preempted", "Progress", "Variables", "choose_checkpoint", "resume_differences", "early_stopping",
+__all__ = ["Preempted", "Progress", "Variables", "choose_checkpoint", "resume_differences", "check_resume",
+           "finished_marker", "early_stopping",
            "stop_signals"]
 
 log = logging.getLogger(__name__)
@@ -106,6 +108,48 @@ def resume_differences(previous: dict[str, Any], run_config: dict[str, Any]) -> 
         else:
             changes.append(f"{key}: {old!r} -> {new!r}")
     return changes
+
+
+def check_resume(out: str, restore_path: str | None, run_config: dict[str, Any]) -> dict[str, Any] | None:
+    """Refuses to resume checkpoints written with other settings.
+
+    Returns:
+        The folder's previous `config.json` (None without checkpoints or config).
+
+    Raises:
+        ValueError: listing only the settings that differ (`key: old -> new`).
+    """
+    if restore_path is None:
+        return None
+    previous = runfiles.read_config(out)
+    if previous is None:
+        return None
+    changes = resume_differences(previous, run_config)
+    if changes:
+        raise ValueError(
+            f"{out} holds checkpoints of a run with other settings ({'; '.join(changes)}). Resume with "
+            "the same settings, or use a new --out directory."
+        )
+    return previous
+
+
+def finished_marker(out: str, restore_path, previous, total_steps: int, epochs: int) -> dict[str, Any] | None:
+    """The completion marker when this exact run already finished in OUT, else None.
+
+    Finished means: the same settings (checked by `check_resume`) and epochs,
+    a marker that `verify_run` accepts, at the last step (or an early stop),
+    and the newest checkpoint at the marker's step.
+    """
+    if restore_path is None or previous is None:
+        return None
+    try:
+        marker = runfiles.verify_run(out)
+    except (ValueError, OSError) as error:
+        log.info("%s is not complete (%s); training resumes.", out, error)
+        return None
+    reached = marker.get("step") == total_steps or bool(marker.get("stopped_early"))
+    at_marker = ckpt_lib.checkpoint_step(restore_path) == marker.get("step")
+    return marker if reached and at_marker and previous.get("epochs") == epochs else None
 
 
 def early_stopping(config, progress: Progress, logs: dict[str, float]) -> None:
