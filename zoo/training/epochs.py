@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from zoo.training import checkpoints as ckpt_lib
 from zoo.training.display import Display, write_summaries
 from zoo.training.state import early_stopping
 from zoo.training.steps import current_learning_rate, read_metrics
@@ -43,7 +44,7 @@ def run_epochs(run, train_exec, val_exec, val_dist, manager, progress, writers, 
         epoch += 1
         early_stopping(config, progress, logs)
         progress.set(step=step, epoch=epoch)
-        manager.save(checkpoint_number=step)
+        ckpt_lib.save(manager, step)
         display.end_epoch(step - epoch_start, logs)
         write_summaries(writers, epoch, logs)
         history.append(logs)
@@ -74,7 +75,7 @@ def _epoch_steps(run, train_exec, manager, progress, display, stop_check, step, 
         end_of_epoch = step == epoch_start + spe
         if config.checkpoint_every and not end_of_epoch and step // config.checkpoint_every > previous // config.checkpoint_every:
             progress.set(step=step, epoch=epoch)
-            manager.save(checkpoint_number=step)
+            ckpt_lib.save(manager, step)
         if config.verbose and not end_of_epoch and step // read_every > previous // read_every:
             # Every worker reads, so multi-worker metric reductions line up.
             display.update(step - epoch_start, read_metrics(run.model))

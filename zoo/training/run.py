@@ -380,8 +380,9 @@ class _Run:
             with stop_signals(self, manager, progress) as stop_check:
                 return run_epochs(self, train_exec, val_exec, val_dist, manager, progress, writers, stop_check)
         finally:
+            # Closing (not just flushing) releases the event files, so the folder can be moved or unmounted.
             for writer in writers.values():
-                writer.flush()
+                writer.close()
 
     def _finish(self, history, progress, run_config, vocabulary, restore_path, notice) -> TrainResult:
         final = dict(history[-1]) if history else self._final_metrics_from()

@@ -204,7 +204,7 @@ def stop_signals(run, manager, progress: Progress):
     def check(step, epoch):
         if received["term"].is_set() or received["int"].is_set():
             progress.set(step=step, epoch=epoch)
-            path = manager.save(checkpoint_number=step)
+            path = ckpt_lib.save(manager, step)
             if received["term"].is_set():
                 raise Preempted(step, path)
             log.warning("Interrupted at step %d; the state is saved in %s. Run the same command again to continue.",
