@@ -192,6 +192,7 @@ def test_disk_full_at_each_final_write(tmp_path, monkeypatch, finished, name):
     monkeypatch.undo()
     result = _train(out, epochs=2, checkpoint_every=2)
     assert not result.already_complete and result.resumed_from_step == 2 * STEPS
+    assert result.notice == f"resuming from step {2 * STEPS} of {2 * STEPS}"
     assert verify_run(out)["step"] == 2 * STEPS
 
 
@@ -238,6 +239,7 @@ def test_a_finished_run_asked_again_changes_nothing(tmp_path, finished, caplog):
     assert _snapshot(out) == before
 
 
+@pytest.mark.slow
 def test_a_resumed_run_says_from_which_step(tmp_path, finished, caplog):
     out = _copy(finished, tmp_path)
     with caplog.at_level(logging.INFO, logger="zoo.training"):
