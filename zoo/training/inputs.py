@@ -17,7 +17,6 @@ __all__ = ["check_data_request", "data_config", "count_batches", "train_dataset"
 
 log = logging.getLogger("zoo.training")
 
-EXAMPLE_ID = keys.EXAMPLE_ID
 # A split name or a TFDS slice of one with integer or percent bounds.
 _SPLIT_RE = re.compile(r"^(train|validation|test)(\[(-?\d+%?)?:(-?\d+%?)?\])?$")
 
@@ -140,8 +139,8 @@ def train_dataset(run, dataset_fn):
     """
     config = run.config
     dataset = _call_dataset_fn(run, dataset_fn, "training")
-    if run.on_batch_ids is not None and EXAMPLE_ID not in dataset.element_spec[0]:
-        raise ValueError(f"on_batch_ids needs an {EXAMPLE_ID!r} feature in the training batches.")
+    if run.on_batch_ids is not None and keys.EXAMPLE_ID not in dataset.element_spec[0]:
+        raise ValueError(f"on_batch_ids needs an {keys.EXAMPLE_ID!r} feature in the training batches.")
     cardinality = int(dataset.cardinality())
     if config.steps_per_epoch is not None:
         steps = config.steps_per_epoch

@@ -22,7 +22,6 @@ from zoo.training.config import TrainConfig, make_optimizer
 __all__ = ["seed_everything", "output_tasks", "build_model", "make_train_function", "make_validation_function",
            "model_inputs", "strip_spec", "check_element_spec", "read_metrics", "current_learning_rate"]
 
-EXAMPLE_ID = keys.EXAMPLE_ID
 _TASK_OF_ACTIVATION = {"softmax": "classification", "sigmoid": "multilabel", "linear": "regression"}
 _METRICS = {"classification": "accuracy", "multilabel": "binary_accuracy", "regression": "mae"}
 
@@ -209,7 +208,7 @@ def strip_spec(spec, input_names: set[str]):
 def model_inputs(element, input_names: set[str]):
     """Splits a dataset element into the model's (features, label[, weight]) and the example ids."""
     features, *rest = element
-    ids = features.get(EXAMPLE_ID)
+    ids = features.get(keys.EXAMPLE_ID)
     kept = {k: v for k, v in features.items() if k in input_names}
     return (kept, *rest), ids
 
