@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import zipfile
 
-FORMATS = ("tf_saved_model", "onnx", "litert")
+from zoo.export import FORMATS, MAX_TEXT_BYTES
 
 
 def add_parser(subparsers):
@@ -30,8 +32,8 @@ def add_parser(subparsers):
         action="store_true",
         help="unroll recurrent layers first (same weights); needed for --format litert with LSTM/GRU models",
     )
-    parser.add_argument("--max-text-bytes", type=int, default=None, metavar="N",
-                        help="longest text the SavedModel accepts, in bytes (default 4096)")
+    parser.add_argument("--max-text-bytes", type=int, default=MAX_TEXT_BYTES, metavar="N",
+                        help="longest text the SavedModel accepts, in bytes (default %(default)s)")
     return parser
 
 
@@ -68,7 +70,11 @@ def read_run(run_dir: str):
     # The zoo's custom layers register themselves for deserialization on import.
     import zoo.layers  # noqa: F401
 
-    model = load_model(model_path, safe_mode=True)
+    try:
+        model = load_model(model_path, safe_mode=True)
+    except zipfile.BadZipFile as error:
+        # zipfile names the member, not the archive: say which file is damaged.
+        raise zipfile.BadZipFile(f"{model_path!r} is corrupt or truncated ({error})") from error
     return model, vocabulary, config, _class_names(config)
 
 
@@ -90,7 +96,14 @@ def _class_names(config: dict):
 
 
 def run(args) -> int:
-    from zoo.export import MAX_TEXT_BYTES, export_model, unrolled_copy
+    from zoo.cli.main import UsageError
+
+    if args.max_text_bytes < 1:
+        raise UsageError(f"--max-text-bytes {args.max_text_bytes}: expected a positive number of bytes.")
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise UsageError(f"--out {args.out!r} is a file; an export is a directory: choose another path.")
+
+    from zoo.export import export_model, unrolled_copy
     from zoo.export.metadata import read_metadata
 
     model, vocabulary, config, class_names = read_run(args.run_dir)
@@ -98,18 +111,21 @@ def run(args) -> int:
         model = unrolled_copy(model)
     if class_names is not None:
         class_names = _fitting_class_names(model, class_names, config)
-    max_text_bytes = args.max_text_bytes if args.max_text_bytes is not None else MAX_TEXT_BYTES
     max_length = config.get("max_length") if isinstance(config.get("max_length"), int) else None
-    path = export_model(
-        model,
-        args.out,
-        args.format,
-        vocabulary=vocabulary,
-        max_length=max_length,
-        class_names=class_names,
-        overwrite=args.overwrite,
-        max_text_bytes=max_text_bytes,
-    )
+    try:
+        path = export_model(
+            model,
+            args.out,
+            args.format,
+            vocabulary=vocabulary,
+            max_length=max_length,
+            class_names=class_names,
+            overwrite=args.overwrite,
+            max_text_bytes=args.max_text_bytes,
+        )
+    except (ValueError, FileExistsError) as error:
+        # The library speaks Python (`overwrite=True`, `unroll=True`); say the flags.
+        raise type(error)(as_flags(str(error))) from error
     metadata = read_metadata(path)
     inputs = ", ".join(f"{n} {i['dtype']}{_shape(i['shape'])}" for n, i in metadata["inputs"].items())
     outputs = ", ".join(o for head in metadata["heads"].values() for k, o in head["outputs"].items()
@@ -120,6 +136,13 @@ def run(args) -> int:
     if metadata.get("tokenize_doc"):
         print(f"  text: tokenize as described in {os.path.join(path, metadata['tokenize_doc'])}")
     return 0
+
+
+def as_flags(message: str) -> str:
+    """Rewrites the library's `overwrite=True` in an error message as this command's `--overwrite`."""
+    # "pass overwrite=True (--overwrite)": the flag alone.
+    message = re.sub(r"\b\w+=\w+ \((--[\w-]+)\)", r"\1", message)
+    return message.replace("overwrite=True", "--overwrite")
 
 
 def _fitting_class_names(model, class_names, config):

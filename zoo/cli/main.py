@@ -26,6 +26,7 @@ import difflib
 import errno
 import importlib
 import importlib.util
+import logging
 import os
 import re
 import sys
@@ -94,8 +95,38 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exit_:  # --help, --version, or a usage error already printed
         return exit_.code if isinstance(exit_.code, int) else EXIT_BAD_INPUT
     verbose = bool(getattr(args, "verbose", False))
-    with quiet.tensorflow_output(enabled=not verbose):
+    level = logging.WARNING if getattr(args, "quiet", False) else logging.INFO
+    with quiet.tensorflow_output(enabled=not verbose), _zoo_logs(f"zoo {args.command}", level):
         return _run(args, verbose)
+
+
+class _CurrentStderr(logging.Handler):
+    """Writes to whatever `sys.stderr` is at the time (tests replace it)."""
+
+    def emit(self, record):
+        try:
+            print(self.format(record), file=sys.stderr, flush=True)
+        except Exception:  # noqa: BLE001  (logging must never break the command)
+            self.handleError(record)
+
+
+@contextlib.contextmanager
+def _zoo_logs(prefix: str, level: int):
+    """Shows the library's own log records (`zoo.*` loggers: strategy, resuming, ...) as `zoo CMD: message`."""
+    logger = logging.getLogger("zoo")
+    handler = _CurrentStderr(level)
+    handler.setFormatter(logging.Formatter(f"{prefix}: %(message)s"))
+    saved = logger.level, logger.propagate
+    logger.addHandler(handler)
+    # Not also through the root logger, which absl gives a handler of its own.
+    logger.setLevel(level)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(saved[0])
+        logger.propagate = saved[1]
 
 
 def _run(args, verbose: bool) -> int:

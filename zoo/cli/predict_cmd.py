@@ -1,10 +1,11 @@
 """`zoo predict EXPORT_DIR --image digit.png --text "is it even?"`.
 
 Runs an export made by `zoo export` (any format) on one image file and/or one
-text and prints the label and the top probabilities. The image file is
+text and prints the answer and the top probabilities. The image file is
 decoded here (PNG, JPEG, GIF or BMP), not inside the model: the file's size
 and, for PNG, its declared pixel dimensions are checked before decoding, so a
-small file cannot expand into a huge allocation.
+small file cannot expand into a huge allocation. A text longer than the
+export accepts is refused before the model is loaded.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import struct
+import sys
 
 import numpy as np
 
@@ -19,30 +21,45 @@ import numpy as np
 # hostile file from being read whole into memory.
 MAX_IMAGE_FILE_BYTES = 16 * 1024 * 1024
 MAX_IMAGE_PIXELS = 4096 * 4096
+# The zoo's image models learn MNIST: a light digit (high values) on a dark
+# ground. An image whose mean is above this (of 255) is most likely dark ink on
+# white paper, which such a model reads badly unless inverted.
+POLARITY_MEAN_LIMIT = 127.5
 
 
 def add_parser(subparsers):
+    from zoo.export import MAX_TEXT_BYTES
+
     parser = subparsers.add_parser(
         "predict",
         help="run an export on an image file and/or a text",
-        description="Run an export made by `zoo export` on one example and print the label and top probabilities.",
+        description=(
+            "Run an export made by `zoo export` on one example and print the answer and the top probabilities. "
+            "Images are read like MNIST: greyscale, a light digit on a dark ground, at the model's size "
+            "(28x28 for the zoo's models); a dark digit on white paper must be inverted first."
+        ),
     )
     parser.add_argument("export_dir", metavar="EXPORT_DIR", help="a directory written by `zoo export`")
-    parser.add_argument("--image", metavar="FILE", help="image file (PNG, JPEG, GIF, BMP) of the model's size")
-    parser.add_argument("--text", metavar="TEXT", help="the question or caption, raw")
+    parser.add_argument("--image", metavar="FILE",
+                        help="image file (PNG, JPEG, GIF, BMP) of the model's size: light digit on a dark ground")
+    parser.add_argument("--text", metavar="TEXT",
+                        help=f"the question or caption, raw (at most the export's byte limit, {MAX_TEXT_BYTES} by default)")
     parser.add_argument("--top", type=int, default=3, metavar="K", help="how many probabilities to print (default 3)")
     parser.add_argument("--resize", action="store_true", help="resize the image to the model's size instead of refusing")
-    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument("--json", action="store_true",
+                        help="print {answer, index, probabilities by class name} as JSON (one object per head "
+                             "for multi-task models)")
     return parser
 
 
 def run(args) -> int:
     from zoo.cli.main import UsageError
+    from zoo.export import MAX_TEXT_BYTES
     from zoo.export.metadata import read_metadata
 
-    metadata = read_metadata(args.export_dir)
     if args.top < 1:
         raise UsageError(f"--top {args.top}: expected a positive number of classes to print.")
+    metadata = read_metadata(args.export_dir)
     needs_image = metadata.get("image_shape") is not None
     needs_text = metadata.get("max_length") is not None
     if needs_image and args.image is None:
@@ -53,21 +70,39 @@ def run(args) -> int:
         raise UsageError("this model reads no image: drop --image")
     if not needs_text and args.text is not None:
         raise UsageError("this model reads no text: drop --text")
+    if needs_text:
+        limit = metadata.get("max_text_bytes") or MAX_TEXT_BYTES
+        size = len(args.text.encode("utf-8"))
+        if size > limit:
+            raise UsageError(f"--text is {size} bytes (UTF-8); this export accepts at most {limit}: shorten it.")
     image = read_image(args.image, metadata["image_shape"], resize=args.resize) if needs_image else None
+    if image is not None:
+        warning = polarity_warning(args.image, image)
+        if warning:
+            print(f"zoo predict: warning: {warning}", file=sys.stderr)
     outputs = predict(args.export_dir, metadata, image=image, text=args.text)
     result = summarize(metadata, outputs, args.top)
     if args.json:
-        print(json.dumps(result, indent=2))
+        flat = {head: {k: v for k, v in info.items() if k != "top"} for head, info in result.items()}
+        print(json.dumps(next(iter(flat.values())) if len(flat) == 1 else flat, indent=2))
     else:
         for head, info in result.items():
             prefix = "" if len(result) == 1 else f"[{head}] "
-            shown = f"{info['label']}" + (f" ({info['class_name']})" if info.get("class_name") is not None else "")
-            print(f"{prefix}label: {shown}")
+            print(f"{prefix}answer: {info['answer']}")
             print(f"{prefix}top probabilities:")
-            for entry in info["top"]:
-                name = entry["class_name"] if entry.get("class_name") is not None else str(entry["label"])
-                print(f"  {name:>12s}  {entry['probability']:.4f}")
+            width = max(len(name) for name, _ in info["top"])
+            for name, probability in info["top"]:
+                print(f"  {name:>{width}s}  {probability:.4f}")
     return 0
+
+
+def polarity_warning(path: str, image: np.ndarray) -> str | None:
+    """A one-line warning when `image` (uint8) looks like a dark digit on a light ground, else None."""
+    mean = float(np.mean(image))
+    if mean <= POLARITY_MEAN_LIMIT:
+        return None
+    return (f"{path!r} is mostly light (mean brightness {mean:.0f} of 255); the model expects a light digit on a "
+            "dark ground, as in MNIST: invert the image if the answer looks wrong")
 
 
 def read_image(path: str, shape, *, resize: bool = False) -> np.ndarray:
@@ -99,7 +134,11 @@ def read_image(path: str, shape, *, resize: bool = False) -> np.ndarray:
     try:
         image = tf.io.decode_image(data, channels=channels or 0, expand_animations=False, dtype=tf.uint8)
     except tf.errors.InvalidArgumentError as error:
-        raise ValueError(f"{path!r} is not a PNG, JPEG, GIF or BMP image: {str(error).splitlines()[0]}") from None
+        from zoo.cli.main import clean_message
+
+        # TensorFlow's text names the graph node ("{{function_node __wrapped__DecodeImage...}}"); keep the cause only.
+        cause = clean_message(str(error)).splitlines()[0] if str(error).strip() else "undecodable data"
+        raise ValueError(f"{path!r} is not a PNG, JPEG, GIF or BMP image ({cause}).") from None
     actual = tuple(int(d) for d in image.shape)
     wanted_hw = (height or actual[0], width or actual[1])
     if actual[:2] != wanted_hw:
@@ -178,24 +217,19 @@ def _token_ids(export_dir: str, metadata: dict, text: str) -> np.ndarray:
 
 
 def summarize(metadata: dict, outputs: dict[str, np.ndarray], top: int) -> dict:
-    """Label, class name and top-k probabilities of the first example, per head."""
+    """Per head: the answer (class name, or the index without names), its index, every class's
+    probability by name, and the `top` most probable (name, probability) pairs."""
     result = {}
     for head, info in metadata["heads"].items():
         names = info["outputs"]
         probabilities = np.asarray(outputs[names["probabilities"]])[0]
-        label = int(np.asarray(outputs[names["label"]])[0])
-        class_names = info.get("class_names")
+        index = int(np.asarray(outputs[names["label"]])[0])
+        class_names = info.get("class_names") or [str(i) for i in range(len(probabilities))]
         order = np.argsort(-probabilities, kind="stable")[:top]
         result[head] = {
-            "label": label,
-            "class_name": class_names[label] if class_names else None,
-            "top": [
-                {
-                    "label": int(i),
-                    "class_name": class_names[i] if class_names else None,
-                    "probability": float(probabilities[i]),
-                }
-                for i in order
-            ],
+            "answer": class_names[index],
+            "index": index,
+            "probabilities": {class_names[i]: float(p) for i, p in enumerate(probabilities)},
+            "top": [(class_names[i], float(probabilities[i])) for i in order],
         }
     return result

@@ -24,9 +24,10 @@ import threading
 
 ENV_VAR = "TF_CPP_MIN_LOG_LEVEL"
 
-# One line of absl/TSL C++ logging: severity, MMDD, time, thread id, file:line].
+# One line of absl/TSL C++ logging: severity, MMDD, time (absl writes 00:00:<epoch seconds>
+# before its initialisation), thread id, file:line].
 _CPP_LOG = re.compile(
-    rb"^(?:[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+ +\d+ [\w.\-]+:\d+\] "
+    rb"^(?:[IWEF]\d{4} [\d:.]+ +\d+ [\w.\-]+:\d+\] "
     rb"|WARNING: All log messages before absl::InitializeLog\(\) is called"
     # The second line of cpu_feature_guard's message, written with the first.
     rb"|To enable the following instructions: .*rebuild TensorFlow)"
