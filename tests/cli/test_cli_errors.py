@@ -385,3 +385,15 @@ def test_tensorflow_log_lines_are_filtered_unless_asked_for(enabled, user_level)
     else:
         assert len(lines) == 10 and "cuInit" in lines[2]
         assert lines[7] == f"level {user_level}"
+
+
+def test_a_level_set_by_jax_is_not_the_users_choice(monkeypatch):
+    from zoo.cli import quiet
+
+    monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
+    assert not quiet.user_chose_level()
+    monkeypatch.setitem(sys.modules, "jax", sys)  # JAX's import does setdefault(TF_CPP_MIN_LOG_LEVEL, "1")
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "1")
+    assert not quiet.user_chose_level()
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "0")
+    assert quiet.user_chose_level()

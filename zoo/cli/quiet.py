@@ -43,9 +43,10 @@ _LOGGERS = ("tensorflow", "absl", "tensorflow_datasets")
 @contextlib.contextmanager
 def tensorflow_output(*, enabled: bool):
     """Hides TensorFlow's log noise inside the block when `enabled` and the user set no log level."""
-    if not enabled or ENV_VAR in os.environ:
+    if not enabled or user_chose_level():
         yield
         return
+    saved = os.environ.get(ENV_VAR)
     os.environ[ENV_VAR] = "3"
     levels = {name: logging.getLogger(name).level for name in _LOGGERS}
     for name in _LOGGERS:
@@ -56,7 +57,22 @@ def tensorflow_output(*, enabled: bool):
     finally:
         for name, level in levels.items():
             logging.getLogger(name).setLevel(level)
-        os.environ.pop(ENV_VAR, None)
+        if saved is None:
+            os.environ.pop(ENV_VAR, None)
+        else:
+            os.environ[ENV_VAR] = saved
+
+
+def user_chose_level() -> bool:
+    """Whether TF_CPP_MIN_LOG_LEVEL was set by the user rather than by a library.
+
+    Importing JAX (which TensorFlow's import can pull in) sets it to "1" when
+    unset, so "1" with JAX loaded counts as not chosen.
+    """
+    value = os.environ.get(ENV_VAR)
+    if value is None:
+        return False
+    return not (value == "1" and "jax" in sys.modules)
 
 
 def is_log_line(line: bytes) -> bool:
