@@ -397,3 +397,14 @@ def test_a_level_set_by_jax_is_not_the_users_choice(monkeypatch):
     assert not quiet.user_chose_level()
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "0")
     assert quiet.user_chose_level()
+
+
+def test_console_module_reports_bad_input_with_exit_2():
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    result = subprocess.run(
+        [sys.executable, "-m", "zoo.cli.main", "demo", "--seeds", "0"], capture_output=True, text=True, env=env,
+        timeout=120, cwd=ROOT,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == "zoo demo: error: --seeds 0: expected a positive number of seeds"
+    assert "UsageError" not in result.stderr

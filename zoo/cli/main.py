@@ -42,8 +42,12 @@ EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 
 
-class UsageError(Exception):
-    """Raised by subcommands for bad user input; printed as one line, exit code 2."""
+class UsageError(ValueError):
+    """Raised by subcommands for bad user input; printed as one line, exit code 2.
+
+    A ValueError, so that it stays bad input even when this module runs twice
+    (`python -m zoo.cli.main` loads it as `__main__` and as `zoo.cli.main`).
+    """
 
 
 class _Parser(argparse.ArgumentParser):
@@ -245,4 +249,7 @@ def _report(prefix: str, message: str, verbose: bool, *, error: bool = True) -> 
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # The subcommands import zoo.cli.main; run that one module, not this `__main__` copy.
+    from zoo.cli.main import main as _main
+
+    sys.exit(_main())
