@@ -4,7 +4,8 @@
 the rest loads on first use.
 
 >>> import zoo
->>> result = zoo.train("cnn_lstm_concat_seed", data="vqa", out="runs/vqa", epochs=2, batch_size=64)
+>>> result = zoo.train("cnn_lstm_concat_seed", data="vqa", out="runs/vqa", epochs=1, batch_size=64,
+...                    train_split="train[:512]", validation_split="validation[:256]", verbose=0)
 >>> sorted(result.metrics)
 ['accuracy', 'learning_rate', 'loss', 'val_accuracy', 'val_loss']
 """
