@@ -1,7 +1,7 @@
 """`run_demo`: the whole experiment, from data to the report and its figures.
 
 >>> from zoo.demo import run_demo
->>> results = run_demo("demo_out", grid="quick")
+>>> results = run_demo("demo_out", grid="quick", log=None)
 >>> [row["label"] for row in results["rows"]][:2]
 ['cnn_seed (seed recipe)', 'cnn_seed (zoo+augment recipe)']
 """
