@@ -11,8 +11,7 @@ import tensorflow as tf
 from export_helpers import VOCABULARY, build_tiny, images, reference
 
 from zoo.cli.main import main
-from zoo.core.atomic import atomic_save_model
-from zoo.data.text import save_vocabulary
+from zoo.training import runfiles
 
 CLASSES = ["no", "yes", "maybe"]
 
@@ -22,9 +21,9 @@ def run_dir(tmp_path_factory):
     keras.utils.set_random_seed(4)
     model = build_tiny()
     root = tmp_path_factory.mktemp("run")
-    atomic_save_model(model, root / "model.keras")
-    save_vocabulary(VOCABULARY, root / "vocabulary.txt")
-    (root / "config.json").write_text(json.dumps({"model": "cnn_lstm_concat", "max_length": 6, "class_names": CLASSES}))
+    config = {"model": "cnn_lstm_concat", "max_length": 6, "class_names": CLASSES}
+    # The layout zoo.train leaves: vocabulary, model, config, then the metrics.json marker.
+    runfiles.write_final(str(root), model=model, config=config, metrics={"step": 1, "epoch": 1}, vocabulary=VOCABULARY)
     return root, model
 
 

@@ -18,6 +18,7 @@ from zoo.export import (
     export_run,
     read_metadata,
 )
+from zoo.training import runfiles
 
 CLASSES = ["no", "yes", "maybe"]
 
@@ -27,11 +28,11 @@ def trained_run(tmp_path_factory):
     keras.utils.set_random_seed(5)
     root = tmp_path_factory.mktemp("run") / "run"
     root.mkdir()
-    atomic_save_model(build_tiny(), root / "model.keras")
-    save_vocabulary(VOCABULARY, root / "vocabulary.txt")
     config = {"model": "cnn_lstm_concat", "max_length": 6, "class_names": CLASSES,
               "vocabulary_size": len(VOCABULARY), "vocabulary_sha256": vocabulary_sha256(VOCABULARY)}
-    (root / "config.json").write_text(json.dumps(config))
+    # The layout zoo.train leaves: vocabulary, model, config, then the metrics.json marker.
+    runfiles.write_final(str(root), model=build_tiny(), config=config, metrics={"step": 1, "epoch": 1},
+                         vocabulary=VOCABULARY)
     return root
 
 
@@ -43,11 +44,24 @@ def run(trained_run, tmp_path):
 
 
 def _edit_config(run, **changes):
+    """Rewrites config.json and its hash in the marker, as if the run had been trained so."""
     config = json.loads((run / "config.json").read_text())
     config.update(changes)
     for key in [k for k, v in changes.items() if v is None]:
         del config[key]
     (run / "config.json").write_text(json.dumps(config))
+    marker = json.loads((run / "metrics.json").read_text())
+    if "artifacts" in marker:
+        marker["artifacts"]["config.json"] = runfiles.file_sha256(run / "config.json")
+        (run / "metrics.json").write_text(json.dumps(marker))
+
+
+def _make_older_zoo_run(run):
+    """A run of a zoo from before vocabulary hashes and completion markers."""
+    _edit_config(run, vocabulary_sha256=None)
+    marker = json.loads((run / "metrics.json").read_text())
+    del marker["artifacts"]
+    (run / "metrics.json").write_text(json.dumps(marker))
 
 
 def _write_lines(run, tokens):
@@ -81,14 +95,33 @@ def test_edited_vocabulary_is_refused_with_one_line(run, tmp_path, tokens, error
 
 def test_runs_without_a_recorded_hash_check_size_and_embedding(run, tmp_path):
     _write_lines(run, VOCABULARY[:-1])
-    _edit_config(run, vocabulary_sha256=None)
+    _make_older_zoo_run(run)
     with pytest.raises(VocabularyMismatchError, match="15 tokens where the model was trained with 16"):
         export_run(run, tmp_path / "sm")
     _edit_config(run, vocabulary_size=None)
     with pytest.raises(VocabularyMismatchError, match="15 tokens where the model's embedding has 16"):
         export_run(run, tmp_path / "sm")
     _write_lines(run, VOCABULARY)
-    assert read_metadata(export_run(run, tmp_path / "sm"))["vocabulary_size"] == 16
+    with pytest.warns(ExportWarning, match="trained by an older zoo"):
+        assert read_metadata(export_run(run, tmp_path / "sm"))["vocabulary_size"] == 16
+
+
+def test_unfinished_or_changed_runs_and_a_running_training_are_refused(run, tmp_path):
+    from zoo.training import RunIncomplete, RunLocked
+    from zoo.training.runlock import exclusive_lock
+
+    model = run / "model.keras"
+    model.write_bytes(model.read_bytes())  # same bytes: still the run's model
+    export_run(run, tmp_path / "a")
+    atomic_save_model(build_tiny(), model, overwrite=True)
+    with pytest.raises(RunIncomplete, match="model.keras is not the file metrics.json describes"):
+        export_run(run, tmp_path / "b")
+    os.remove(run / "metrics.json")
+    with pytest.raises(RunIncomplete, match="is not a finished run"):
+        export_run(run, tmp_path / "c")
+    with exclusive_lock(str(run)), pytest.raises(RunLocked):
+        export_run(run, tmp_path / "d")
+    assert not any((tmp_path / name).exists() for name in "bcd")
 
 
 @pytest.mark.slow

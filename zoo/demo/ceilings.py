@@ -17,6 +17,7 @@ import numpy as np
 from zoo.data import ceilings, pipeline
 from zoo.datasets.mnist_text import generation
 from zoo.registry import build
+from zoo.training import data_overrides
 
 __all__ = ["train_and_score", "main"]
 
@@ -42,15 +43,16 @@ def train_and_score(
     import keras
 
     keras.utils.set_random_seed(seed)
-    num_classes = len(pipeline.class_names(config))
-    overrides = {"num_classes": num_classes}
     vocabulary = None
     if config in pipeline.TEXT_CONFIGS:
         vocabulary = pipeline.fit_vocabulary(config, data_dir=data_dir)
+    overrides = data_overrides(
+        model_name,
+        num_classes=len(pipeline.class_names(config)),
+        vocab_size=len(vocabulary) if vocabulary is not None else None,
+    )
     model = build(model_name, **overrides)
     inputs = [t.name.split(":")[0] for t in model.inputs]
-    if "token_ids" in inputs:
-        model = build(model_name, vocab_size=len(vocabulary), **overrides)
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
 
     def own_inputs(features, label):

@@ -21,25 +21,27 @@ from zoo.demo.datacontext import FULL_SPLITS, DataContext, Splits
 from zoo.demo.grids import GridEntry, Trial
 from zoo.demo.recipes import RECIPES
 from zoo.registry import get_entry
-from zoo.training import train
+from zoo.training import data_overrides, train
 
 __all__ = ["resolved_overrides", "primary_output", "train_trial", "predict"]
 
 
 def resolved_overrides(entry: GridEntry, data: DataContext) -> dict[str, Any]:
-    """The entry's overrides plus what the data fixes (vocabulary size, text length, classes)."""
-    accepted = get_entry(entry.model).defaults
-    overrides = dict(entry.overrides)
-    from_data = {"num_classes": len(data.class_names)}
-    if data.has_text:
-        from_data.update(vocab_size=len(data.vocabulary), max_length=data.max_length)
-    for key, value in from_data.items():
-        if key in accepted:
-            overrides[key] = value
-    unknown = sorted(set(overrides) - set(accepted))
+    """The entry's overrides plus what the data fixes (vocabulary size, text length, classes).
+
+    Raises:
+        ValueError: if the entry names a hyperparameter its model does not have.
+    """
+    unknown = sorted(set(dict(entry.overrides)) - set(get_entry(entry.model).defaults))
     if unknown:
         raise ValueError(f"Grid entry {entry.label!r}: {entry.model} has no hyperparameter(s) {unknown}.")
-    return overrides
+    return data_overrides(
+        entry.model,
+        num_classes=len(data.class_names),
+        vocab_size=len(data.vocabulary) if data.has_text else None,
+        max_length=data.max_length if data.has_text else None,
+        overrides=dict(entry.overrides),
+    )
 
 
 def _label_transform(entry: GridEntry) -> Callable | None:

@@ -125,14 +125,35 @@ def export_run(
         The absolute path of the export directory.
 
     Raises:
-        Everything `read_run` and `zoo.export_model` raise. Class names in
-        config.json that do not fit the model are left out with an
-        `ExportWarning` instead.
+        Everything `read_run` and `zoo.export_model` raise, and
+        zoo.training.RunLocked: a training is writing the run right now;
+        zoo.training.RunIncomplete: the run did not finish, or a file was
+            changed after it finished (checked against `metrics.json`).
+        Class names in config.json that do not fit the model are left out
+        with an `ExportWarning` instead, as is a run of an older zoo whose
+        files cannot be checked.
     """
+    from zoo.training.runfiles import verify_run
+    from zoo.training.runlock import shared_lock
+
+    # A training that holds the folder is still writing it: never export half a run.
+    with shared_lock(run_dir):
+        run = read_run(run_dir)
+        marker = verify_run(run_dir, allow_unhashed=True)
+        if "artifacts" not in marker:
+            warnings.warn(
+                f"{os.fspath(run_dir)} was trained by an older zoo: its metrics.json records no file hashes, so "
+                "only the vocabulary size and the model's embedding could be checked.",
+                ExportWarning,
+                stacklevel=2,
+            )
+        return _export_contents(run, path, format, overwrite=overwrite, unroll=unroll, max_text_bytes=max_text_bytes)
+
+
+def _export_contents(run, path, format, *, overwrite, unroll, max_text_bytes) -> str:
     from zoo.export import export_model
     from zoo.export.litert import unrolled_copy
 
-    run = read_run(run_dir)
     model = unrolled_copy(run.model) if unroll else run.model
     class_names = _fitting_class_names(model, run.class_names, run.max_length)
     return export_model(

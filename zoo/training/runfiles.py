@@ -129,11 +129,13 @@ def write_config(out: str, config: Mapping[str, Any]) -> None:
     _write(path, lambda: write_json(path, to_json(dict(config))))
 
 
-def verify_run(run_dir: str | os.PathLike) -> dict[str, Any]:
+def verify_run(run_dir: str | os.PathLike, *, allow_unhashed: bool = False) -> dict[str, Any]:
     """Checks that a run folder is complete and that its files are the ones its marker describes.
 
     Args:
         run_dir: a run folder written by `zoo.train`.
+        allow_unhashed: accept a finished run from an older zoo, whose
+            `metrics.json` records no artifact hashes (nothing to check).
 
     Returns:
         The contents of `metrics.json` (final metrics, `step`, `epoch`,
@@ -152,6 +154,8 @@ def verify_run(run_dir: str | os.PathLike) -> dict[str, Any]:
     marker = read_json(path)
     artifacts = marker.get("artifacts") if isinstance(marker, dict) else None
     if not isinstance(artifacts, dict) or MODEL not in artifacts:
+        if allow_unhashed and isinstance(marker, dict):
+            return marker
         raise RunIncomplete(f"{path} records no artifact hashes (a run from an older zoo); train it again to finish it.")
     for name, expected in artifacts.items():
         file = os.path.join(run_dir, name)
