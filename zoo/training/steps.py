@@ -101,10 +101,9 @@ def _make_model(model_spec, overrides, config: TrainConfig, kind: str):
     import keras
 
     if isinstance(model_spec, str):
-        import zoo
-        from zoo.registry import resolve_hyperparameters
+        from zoo.registry import build, resolve_hyperparameters
 
-        return zoo.build(model_spec, **overrides), resolve_hyperparameters(model_spec, **overrides)
+        return build(model_spec, **overrides), resolve_hyperparameters(model_spec, **overrides)
     if overrides:
         what = "a model object" if isinstance(model_spec, keras.Model) else "a function"
         raise ValueError(f"model_overrides={overrides!r} need a registered model name, not {what}.")
