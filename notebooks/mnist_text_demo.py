@@ -40,8 +40,8 @@ import tensorflow as tf
 from IPython.display import Image, Markdown, display
 
 import zoo
-from zoo.demo import experiment, metrics, plots, report, run_demo
-from zoo.demo.experiment import make_entry
+from zoo.demo import datacontext, experiment, metrics, plots, recipes, report, run_demo
+from zoo.demo.grids import make_entry
 
 QUICK = os.environ.get("ZOO_DEMO_QUICK") == "1"
 # TFDS data directory of the prepared mnist_text configs (None: TFDS's default);
@@ -50,7 +50,7 @@ DATA_DIR = os.environ.get("ZOO_DEMO_DATA_DIR") or None
 OUT = os.environ.get("ZOO_DEMO_OUT", "../demo_out/notebook")
 DEMO_RESULTS = os.environ.get("ZOO_DEMO_RESULTS", "../demo_out/results.json")
 # Examples read per split (None: all of it).
-SPLITS = experiment.QUICK_SPLITS if QUICK else experiment.FULL_SPLITS
+SPLITS = datacontext.QUICK_SPLITS if QUICK else datacontext.FULL_SPLITS
 print("quick mode" if QUICK else "full run", "| examples per split:", SPLITS)
 
 # %% [markdown]
@@ -62,13 +62,13 @@ print("quick mode" if QUICK else "full run", "| examples per split:", SPLITS)
 # %%
 print(zoo.list_models("cnn_lstm_*"))
 
-data = experiment.prepare_data("vqa", data_dir=DATA_DIR)
+data = datacontext.prepare_data("vqa", data_dir=DATA_DIR)
 MODEL = "cnn_lstm_xattn"
 overrides = dict(
     vocab_size=len(data.vocabulary),
     max_length=data.max_length,
     num_classes=len(data.class_names),
-    **experiment.TEXT_TOWER,
+    **recipes.TEXT_TOWER,
 )
 card = zoo.describe(MODEL, **overrides)
 print(card["description"])
@@ -103,7 +103,7 @@ plt.show()
 # %%
 from zoo.data import pipeline  # noqa: E402
 
-recipe = experiment.RECIPES["zoo"]  # the demo's recipe for the text configs
+recipe = recipes.RECIPES["zoo"]  # the demo's recipe for the text configs
 print(recipe.description)
 batch_size, epochs = recipe.batch_size, 1 if QUICK else 3
 train_split, validation_split = data.split("train", SPLITS.train), data.split("validation", SPLITS.validation)
@@ -175,7 +175,7 @@ display(Image(f"{OUT}/attention_map.png"))
 
 # %%
 if QUICK:
-    tower = experiment.TEXT_TOWER
+    tower = recipes.TEXT_TOWER
     rows = [
         make_entry("vqa", "cnn_image", "image", "zoo", 1),
         make_entry("vqa", "rnn_text", "text", "zoo", 1, **tower),

@@ -29,7 +29,7 @@ from zoo.core.version import __version__  # noqa: E402
 from zoo.registry import build, describe, list_models, register_model  # noqa: E402
 
 # TensorFlow-only parts load on first use, so `import zoo` stays backend-agnostic.
-_LAZY_MODULES = ("data", "datasets", "training", "export", "demo", "testing")
+_LAZY_MODULES = ("data", "datasets", "training", "export", "demo", "cli", "testing")
 _LAZY_FUNCTIONS = {
     "train": ("zoo.training", "train"),
     "export_model": ("zoo.export", "export_model"),

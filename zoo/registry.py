@@ -8,7 +8,7 @@ builder's own value checks) before a single layer is created.
 Example:
 
 >>> import zoo
->>> zoo.list_models("cnn_lstm_*")[:2]
+>>> zoo.list_models("cnn_lstm_concat*")
 ['cnn_lstm_concat', 'cnn_lstm_concat_seed']
 >>> model = zoo.build("cnn_lstm_concat", vocab_size=500)
 """
@@ -34,6 +34,7 @@ __all__ = [
     "build",
     "describe",
     "get_entry",
+    "record_demo_accuracy",
     "resolve_hyperparameters",
 ]
 
@@ -143,6 +144,23 @@ def register_model(
         return builder
 
     return decorator
+
+
+def record_demo_accuracy(name: str, accuracy: Mapping[str, float]) -> None:
+    """Attaches measured test accuracy by dataset config to a registered name's card.
+
+    Args:
+        name: a registered name.
+        accuracy: config -> accuracy in [0, 1] (e.g. `{"vqa": 0.9902}`).
+
+    Raises:
+        ValueError: for an unknown name or an accuracy outside [0, 1].
+    """
+    entry = get_entry(name)
+    for config, value in accuracy.items():
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
+            raise ValueError(f"Demo accuracy {config}={value!r} for {name!r}: expected a fraction in [0, 1].")
+    _REGISTRY[name] = dataclasses.replace(entry, demo_accuracy=types.MappingProxyType(dict(accuracy)))
 
 
 def list_models(pattern: str | None = None) -> list[str]:

@@ -15,7 +15,7 @@ folder (the layout of the project's offline data folder). On a connected
 machine `download()` fetches the official files into such a directory.
 
 >>> from zoo.datasets.mnist_text import mnist_files as mnist
->>> images, labels = mnist.load_split("test", "/path/to/data")
+>>> images, labels = mnist.load_split("test")  # from ZOO_DATA_DIR
 >>> images.shape, labels.shape
 ((10000, 28, 28), (10000,))
 """

@@ -27,14 +27,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 from zoo.data import pipeline  # noqa: E402
-from zoo.demo import experiment  # noqa: E402
+from zoo.demo import datacontext, experiment, grids, recipes  # noqa: E402
 
 
 def _measure(entry, data, steps, out, batch_size):
     """(examples per second in steady state, wall seconds of the whole run) of `steps` training steps."""
-    trial = experiment.Trial(entry, seed=0)
-    batch_size = batch_size or experiment.RECIPES[entry.recipe].batch_size
-    splits = experiment.Splits(train=steps * batch_size, validation=512, test=512)
+    trial = grids.Trial(entry, seed=0)
+    batch_size = batch_size or recipes.RECIPES[entry.recipe].batch_size
+    splits = datacontext.Splits(train=steps * batch_size, validation=512, test=512)
     start = time.perf_counter()
     record = experiment.train_trial(trial, data, out, splits=splits, batch_size=batch_size)
     return record["examples_per_second"], time.perf_counter() - start
@@ -42,18 +42,18 @@ def _measure(entry, data, steps, out, batch_size):
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--grid", default="default", choices=list(experiment.GRIDS))
+    parser.add_argument("--grid", default="default", choices=list(grids.GRIDS))
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=40, help="training steps per measurement")
     parser.add_argument("--batch-size", type=int, default=None, help="default: each row's recipe's")
     args = parser.parse_args(argv)
 
-    entries = experiment.grid(args.grid)
+    entries = grids.grid(args.grid)
     # One measurement per architecture: rows differing only in recipe or epochs train equally fast.
     distinct = {}
     for entry in entries:
         distinct.setdefault((entry.config, entry.model, entry.overrides), entry)
-    data = {config: experiment.prepare_data(config) for config in dict.fromkeys(e.config for e in entries)}
+    data = {config: datacontext.prepare_data(config) for config in dict.fromkeys(e.config for e in entries)}
     train_sizes = {config: pipeline.num_examples(config, "train") for config in data}
 
     speeds = {key: [] for key in distinct}

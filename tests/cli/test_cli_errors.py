@@ -118,6 +118,13 @@ def test_bad_input_exits_2_with_one_line_and_touches_nothing(argv, message, work
     assert snapshot(workdir) == before
 
 
+def test_data_configs_in_help_are_the_pipelines():
+    from zoo.cli.train_cmd import DATA_CONFIGS_HELP
+    from zoo.data.pipeline import CONFIGS
+
+    assert tuple(DATA_CONFIGS_HELP) == tuple(CONFIGS)
+
+
 def test_help_and_version_exit_0(capsys):
     assert main(["--version"]) == 0
     assert capsys.readouterr().out.startswith("zoo ")
@@ -190,46 +197,38 @@ def test_os_errors_from_training_exit_1_with_one_line_naming_the_file(number, ca
 @pytest.mark.parametrize("number, cause, tag", ENVIRONMENT[:3])
 def test_os_errors_from_export_exit_1_with_one_line(number, cause, tag, monkeypatch, workdir, capsys):
     import zoo.export
-    from zoo.cli import export_cmd
 
-    monkeypatch.setattr(export_cmd, "read_run", lambda run_dir: (object(), None, {}, None))
-
-    def failing_export(model, path, *args, **kwargs):
+    def failing_export(run_dir, path, *args, **kwargs):
         raise OSError(number, cause, os.path.join(path, "saved_model.pb"))
 
-    monkeypatch.setattr(zoo.export, "export_model", failing_export)
+    monkeypatch.setattr(zoo.export, "export_run", failing_export)
+    (workdir / "folder" / "model.keras").write_bytes(b"stands in for a model")
     code, _, err = run_cli(["export", "folder", "--out", "served"], capsys)
     assert code == 1
     assert len(err) == 1, err
     assert "served/saved_model.pb" in err[0] and cause in err[0] and tag in err[0]
 
 
-def test_corrupt_model_file_exits_1_naming_it(monkeypatch, workdir, capsys):
-    import zoo.export.safe_load
-
-    (workdir / "folder" / "model.keras").write_bytes(b"PK\x03\x04 truncated")
-
-    def corrupt(path, **kwargs):
-        raise zipfile.BadZipFile("Bad CRC-32 for file 'model.weights.h5'")
-
-    monkeypatch.setattr(zoo.export.safe_load, "load_model", corrupt)
-    code, _, err = run_cli(["export", "folder", "--out", "served"], capsys)
-    assert code == 1
+@pytest.mark.parametrize("content", [b"", b"PK\x03\x04 truncated"])
+def test_corrupt_model_file_exits_1_naming_it(content, workdir, capsys):
+    run = workdir / "run"
+    run.mkdir()
+    (run / "model.keras").write_bytes(content)
+    code, _, err = run_cli(["export", "run", "--out", "served"], capsys)
+    assert code == 1, err
     assert len(err) == 1, err
-    assert "model.keras" in err[0] and "corrupt or truncated" in err[0] and "Bad CRC-32" in err[0]
+    assert "model.keras" in err[0]
     assert not (workdir / "served").exists()
 
 
 def test_library_overwrite_wording_becomes_the_flag(monkeypatch, workdir, capsys):
     import zoo.export
-    from zoo.cli import export_cmd
 
-    monkeypatch.setattr(export_cmd, "read_run", lambda run_dir: (object(), None, {}, None))
-
-    def exists(model, path, *args, **kwargs):
+    def exists(run_dir, path, *args, **kwargs):
         raise FileExistsError(f"{path!r} already exists; pass overwrite=True (--overwrite) to replace it.")
 
-    monkeypatch.setattr(zoo.export, "export_model", exists)
+    monkeypatch.setattr(zoo.export, "export_run", exists)
+    (workdir / "folder" / "model.keras").write_bytes(b"stands in for a model")
     code, _, err = run_cli(["export", "folder", "--out", "folder"], capsys)
     assert code == 2
     assert err == ["zoo export: error: 'folder' already exists; pass --overwrite to replace it."]
@@ -408,3 +407,11 @@ def test_console_module_reports_bad_input_with_exit_2():
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == "zoo demo: error: --seeds 0: expected a positive number of seeds"
     assert "UsageError" not in result.stderr
+
+
+def test_the_zoos_own_errors_are_shown_as_written():
+    from zoo.training.runlock import RunLocked
+
+    code, message = cli.describe_error(RunLocked("run", "pid 42 on host a", "train"))
+    assert (code, message) == (1, "run is in use by another process (pid 42 on host a); cannot train it until that "
+                                  "process ends.")

@@ -4,8 +4,9 @@ import pytest
 import tensorflow as tf
 
 import zoo
-from zoo.demo import experiment
-from zoo.demo.experiment import DataContext, make_entry
+from zoo.demo import datacontext, experiment, grids, recipes
+from zoo.demo.datacontext import DataContext
+from zoo.demo.grids import make_entry
 
 VQA = DataContext("vqa", [f"c{i}" for i in range(12)], ["", "[UNK]", "is", "it", "even"], 7)
 CAPTION = DataContext("caption", [f"d{i}" for i in range(10)], ["", "[UNK]", "a", "digit"], 5)
@@ -13,9 +14,9 @@ DIGITS = DataContext("digits", [f"d{i}" for i in range(10)], None, None)
 DATA = {"vqa": VQA, "caption": CAPTION, "digits": DIGITS}
 
 
-@pytest.mark.parametrize("name", list(experiment.GRIDS))
+@pytest.mark.parametrize("name", list(grids.GRIDS))
 def test_every_row_resolves_to_valid_hyperparameters(name):
-    for entry in experiment.grid(name):
+    for entry in grids.grid(name):
         overrides = experiment.resolved_overrides(entry, DATA[entry.config])
         resolved = zoo.registry.resolve_hyperparameters(entry.model, **overrides)
         if "num_classes" in resolved:
@@ -26,35 +27,45 @@ def test_every_row_resolves_to_valid_hyperparameters(name):
 
 
 def test_full_grid_has_every_fusion_model_on_both_text_configs_and_both_baselines():
-    rows = experiment.grid("full")
+    rows = grids.grid("full")
     # The captioner generates text (one word distribution per position); it is no classifier to compare.
     fusion_models = set(zoo.list_models("cnn_lstm_*")) - {"cnn_lstm_captioner"}
     for config in ("vqa", "caption"):
         roles = {e.model: e.role for e in rows if e.config == config}
         assert {m for m, role in roles.items() if role == "fusion"} == fusion_models
         assert roles["cnn_image"] == "image" and roles["rnn_text"] == "text"
-    recipes = {e.recipe for e in rows if e.config == "digits" and e.model == "cnn_seed"}
-    assert recipes == {"seed", experiment.DIGITS_RECIPE}
+    digits_recipes = {e.recipe for e in rows if e.config == "digits" and e.model == "cnn_seed"}
+    assert digits_recipes == {"seed", recipes.DIGITS_RECIPE}
+
+
+def test_a_newly_registered_fusion_model_joins_the_grids_without_an_edit(monkeypatch):
+    import dataclasses
+
+    gated = zoo.registry.get_entry("cnn_lstm_gated")
+    monkeypatch.setitem(zoo.registry._REGISTRY, "cnn_lstm_newfusion", dataclasses.replace(gated, name="cnn_lstm_newfusion"))
+    for name in ("default", "full"):
+        models = {e.model for e in grids.grid(name) if e.config == "vqa" and e.role == "fusion"}
+        assert "cnn_lstm_newfusion" in models, name
 
 
 def test_full_grid_repeats_the_default_grids_rows_unchanged():
     # The two tables must compare row for row: a shared row is the same experiment.
-    full = {(e.config, e.label): e for e in experiment.grid("full")}
-    for entry in experiment.grid("default"):
+    full = {(e.config, e.label): e for e in grids.grid("full")}
+    for entry in grids.grid("default"):
         assert full[(entry.config, entry.label)] == entry
 
 
 def test_default_grid_covers_each_fusion_kind_on_vqa():
-    rows = [e for e in experiment.grid("default") if e.config == "vqa"]
+    rows = [e for e in grids.grid("default") if e.config == "vqa"]
     kinds = {zoo.registry.get_entry(e.model).fusion for e in rows if e.role == "fusion"}
     assert {"concat", "weighted_sum", "gated", "film", "attention", "late"} <= kinds
     assert {e.role for e in rows} == {"image", "text", "fusion"}
-    assert all(e.epochs <= 5 for e in experiment.grid("default") if e.config == "digits")
+    assert all(e.epochs <= 5 for e in grids.grid("default") if e.config == "digits")
 
 
 def test_plan_repeats_each_row_per_seed():
-    trials = experiment.plan("quick", seeds=2)
-    assert len(trials) == 2 * len(experiment.grid("quick"))
+    trials = grids.plan("quick", seeds=2)
+    assert len(trials) == 2 * len(grids.grid("quick"))
     assert [t.seed for t in trials[:2]] == [0, 1]
     assert trials[0].run_name == "digits/cnn_seed_seed_recipe/seed0"
 
@@ -70,7 +81,7 @@ def test_plan_repeats_each_row_per_seed():
 )
 def test_plan_rejects_bad_input(args, message):
     with pytest.raises(ValueError, match=message):
-        experiment.plan(*args)
+        grids.plan(*args)
 
 
 @pytest.mark.parametrize(
@@ -94,21 +105,21 @@ def test_unknown_override_is_named():
 
 
 def test_multitask_labels_derive_from_the_label():
-    vqa = next(e for e in experiment.grid("full") if e.config == "vqa" and e.model == "cnn_lstm_multitask")
+    vqa = next(e for e in grids.grid("full") if e.config == "vqa" and e.model == "cnn_lstm_multitask")
     labels = experiment._label_transform(vqa)(tf.constant([0, 1, 2, 11]))
     assert labels["answer"].numpy().tolist() == [0, 1, 2, 11]
     assert labels["yes_no_question"].numpy().tolist() == [1, 1, 0, 0]
-    caption = next(e for e in experiment.grid("full") if e.config == "caption" and e.model == "cnn_lstm_multitask")
+    caption = next(e for e in grids.grid("full") if e.config == "caption" and e.model == "cnn_lstm_multitask")
     labels = experiment._label_transform(caption)(tf.constant([0, 3, 8]))
     assert labels["parity"].numpy().tolist() == [0, 1, 0]
     assert experiment.primary_output(caption) == "digit"
 
 
 def test_recipes():
-    seed, zoo_recipe = experiment.RECIPES["seed"], experiment.RECIPES["zoo+augment"]
+    seed, zoo_recipe = recipes.RECIPES["seed"], recipes.RECIPES["zoo+augment"]
     assert (seed.learning_rate, seed.lr_schedule, seed.augments) == (1e-3, "constant", False)
     assert seed.warmup_steps(430, 5) == 0
-    assert not experiment.RECIPES["zoo"].augments and experiment.RECIPES["zoo"].lr_schedule == "cosine"
+    assert not recipes.RECIPES["zoo"].augments and recipes.RECIPES["zoo"].lr_schedule == "cosine"
     assert zoo_recipe.augments and zoo_recipe.lr_schedule == "cosine"
     assert zoo_recipe.warmup_steps(430, 5) == round(zoo_recipe.warmup_epochs * 430)
     assert zoo_recipe.warmup_steps(1, 1) == 0, "warm-up stays shorter than a one-step run"
@@ -122,10 +133,10 @@ def test_history_rows_use_the_primary_head_of_a_multitask_model():
 
 @pytest.mark.slow
 def test_multitask_row_trains_and_is_scored_on_its_first_head(tmp_path, demo_data_dir):
-    entry = next(e for e in experiment.grid("full") if e.config == "caption" and e.model == "cnn_lstm_multitask")
-    entry = experiment.GridEntry(entry.config, entry.model, entry.label, entry.role, entry.recipe, 1, entry.overrides)
-    data = experiment.prepare_data("caption", data_dir=demo_data_dir)
-    record = experiment.train_trial(experiment.Trial(entry, 0), data, tmp_path, splits=experiment.QUICK_SPLITS)
+    entry = next(e for e in grids.grid("full") if e.config == "caption" and e.model == "cnn_lstm_multitask")
+    entry = grids.GridEntry(entry.config, entry.model, entry.label, entry.role, entry.recipe, 1, entry.overrides)
+    data = datacontext.prepare_data("caption", data_dir=demo_data_dir)
+    record = experiment.train_trial(grids.Trial(entry, 0), data, tmp_path, splits=datacontext.QUICK_SPLITS)
     assert record["test"]["num_examples"] == 20
     assert len(record["test"]["confusion_matrix"]) == 10, "scored on the digit head"
     assert set(record["history"][0]) == {"loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"}

@@ -2,8 +2,9 @@
 
 import pytest
 
-from zoo.demo import experiment, run_demo
-from zoo.demo.experiment import QUICK_SPLITS, make_entry
+from zoo.demo import experiment, grids, run_demo
+from zoo.demo.datacontext import QUICK_SPLITS
+from zoo.demo.grids import make_entry
 
 
 def _grid(epochs=1):
@@ -49,7 +50,7 @@ def test_a_trial_of_another_dataset_version_is_not_reused(tmp_path, demo_data_di
     from zoo.demo import runner
 
     _run(tmp_path, demo_data_dir, _grid())
-    trial = experiment.plan(_grid())[0]
+    trial = grids.plan(_grid())[0]
     settings = runner.trial_settings(trial, QUICK_SPLITS, None)
     assert runner._finished_record(str(tmp_path), trial, settings) is not None
     # A rule change bumps the version; rows trained on the old data must not come back.

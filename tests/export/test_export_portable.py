@@ -155,3 +155,26 @@ def test_every_registered_model_converts_with_parity(name, fmt, tmp_path):
     expected = reference(model, image, text)
     expected = expected[next(iter(expected))] if isinstance(expected, dict) else expected
     assert np.abs(out - expected).max() <= (1e-4 if fmt == "onnx" else 1e-3)
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "litert"])
+def test_shipped_vocabulary_is_verified_against_the_recorded_hash(portable_dirs, unrolled_model, fmt, tmp_path):
+    import shutil
+
+    from zoo.data.text import vocabulary_sha256
+    from zoo.export import VocabularyMismatchError, check_export_vocabulary, predict
+
+    assert read_metadata(portable_dirs[fmt])["vocabulary_sha256"] == vocabulary_sha256(VOCABULARY)
+    assert check_export_vocabulary(portable_dirs[fmt]) == VOCABULARY
+    image = images(1, seed=4)
+    result = predict(portable_dirs[fmt], image=image[0], text="what digit is this")
+    expected = reference(unrolled_model, image, np.array([b"what digit is this"], dtype=object))[0]
+    assert result["index"] == int(expected.argmax()) and result["answer"] == ["a", "b", "c"][result["index"]]
+    copy = tmp_path / fmt
+    shutil.copytree(portable_dirs[fmt], copy)
+    path = copy / "vocabulary.txt"
+    path.write_text(path.read_text().replace("\neven\n", "\nodd2\n"))
+    with pytest.raises(VocabularyMismatchError, match=r"vocabulary.txt' is not the vocabulary .* content hash"):
+        check_export_vocabulary(copy)
+    with pytest.raises(VocabularyMismatchError):
+        predict(copy, image=image[0], text="what digit is this")

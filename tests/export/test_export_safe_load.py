@@ -71,3 +71,53 @@ def test_bad_paths(tmp_path):
     with pytest.raises(ValueError, match="safe_mode"):
         _plain(tmp_path / "ok.keras")
         load_model(tmp_path / "ok.keras", safe_mode="no")
+
+
+def _damaged(tmp_path, how):
+    path = tmp_path / "model.keras"
+    _plain(path)
+    data = bytearray(path.read_bytes())
+    if how == "truncated":
+        data = data[: len(data) // 2]
+    elif how == "bad-crc":
+        # Flip a byte inside the first member's compressed data (after its 30-byte header and name).
+        name_length = int.from_bytes(data[26:28], "little")
+        extra_length = int.from_bytes(data[28:30], "little")
+        data[30 + name_length + extra_length + 5] ^= 0xFF
+    else:
+        data = b""
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize("how, cause", [
+    ("truncated", "the end of the zip archive is missing"),
+    ("bad-crc", "fails its CRC check|Bad CRC|Error -3"),
+    ("empty", "the file is empty"),
+])
+def test_damaged_file_is_named_truncated_or_corrupt(tmp_path, how, cause):
+    from zoo.export import CorruptModelError
+
+    path = _damaged(tmp_path, how)
+    with pytest.raises(CorruptModelError, match=cause) as caught:
+        load_model(path)
+    message = str(caught.value)
+    assert "\n" not in message and str(path) in message and "truncated or corrupt" in message
+
+
+def test_missing_file_names_it(tmp_path):
+    with pytest.raises(FileNotFoundError) as caught:
+        load_model(tmp_path / "missing.keras")
+    assert caught.value.filename == str(tmp_path / "missing.keras")
+    assert str(tmp_path / "missing.keras") in str(caught.value)
+
+
+def test_other_files_are_not_called_corrupt(tmp_path):
+    from zoo.export import CorruptModelError
+
+    (tmp_path / "h5.keras").write_bytes(b"\x89HDF\r\n\x1a\n" + b"\x00" * 64)
+    (tmp_path / "text.keras").write_text("hello")
+    for name in ("h5.keras", "text.keras"):
+        with pytest.raises(ValueError, match="is not a .keras model file") as caught:
+            load_model(tmp_path / name)
+        assert not isinstance(caught.value, CorruptModelError)

@@ -67,11 +67,15 @@ def test_multitask_outputs_named_heads():
         zoo.build("cnn_lstm_multitask", tasks=(("digit", 10), ("digit", 2)))
 
 
-@pytest.mark.parametrize("task, activation", [("multilabel", "sigmoid"), ("regression", "linear")])
-def test_other_heads(task, activation):
+@pytest.mark.parametrize(
+    "task, activation, loss",
+    [("classification", "softmax", "sparse_categorical_crossentropy"), ("multilabel", "sigmoid", "binary_crossentropy"),
+     ("regression", "linear", "mean_squared_error")],
+)
+def test_each_head_has_its_activation_and_loss(task, activation, loss):
     model = zoo.build("cnn_lstm_concat", task=task, num_classes=3)
     assert model.layers[-1].get_config()["activation"] == activation
-    assert zoo.models.loss_for(task) in ("binary_crossentropy", "mean_squared_error")
+    assert zoo.models.loss_for(task) == loss
 
 
 def test_attention_scores_for_plotting():

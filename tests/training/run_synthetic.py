@@ -1,6 +1,6 @@
 """Trains the tiny test model on synthetic data through `zoo.train`; run as a subprocess by the tests.
 
-Writes into OUT, besides the run's own files:
+Trains into OUT/run (a run folder holds only the run's files) and writes into OUT:
 - `ids-<worker>.log`: one line per training step, "STEP id id ...", the
   example ids this worker consumed in it (appended, flushed at once);
 - `weights-<worker>.npy`: the final weights, concatenated;
@@ -8,7 +8,8 @@ Writes into OUT, besides the run's own files:
 
 `--kill-at-step N` sends SIGKILL to this process right after step N, and
 `--sleep S` slows each step down so another process can signal it mid-run.
-Exit status: 0 done, 42 preempted (state saved), -9 killed.
+Exit status: 0 done, 3 refused (another process holds the run folder),
+42 preempted (state saved), -9 killed.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ def main() -> int:
     parser.add_argument("--kill-at-step", type=int)
     parser.add_argument("--sleep", type=float, default=0.0)
     parser.add_argument("--dropout", type=float, default=0.1)
+    parser.add_argument("--run-dir", help="train into this folder instead of OUT/run")
     args = parser.parse_args()
 
     import tensorflow as tf
@@ -48,7 +50,7 @@ def main() -> int:
     import numpy as np
 
     from tests.training import synthetic
-    from zoo.training import PREEMPTED_EXIT_CODE, Preempted, resolve_strategy, train
+    from zoo.training import PREEMPTED_EXIT_CODE, Preempted, RunLocked, resolve_strategy, train
 
     strategy = resolve_strategy(args.strategy)
     if resolve_strategy(args.strategy) is not strategy:
@@ -71,7 +73,7 @@ def main() -> int:
         result = train(
             synthetic.TINY_MODEL,
             model_overrides={**synthetic.TINY_OVERRIDES, "head_dropout": args.dropout},
-            out=args.out,
+            out=args.run_dir or os.path.join(args.out, "run"),
             dataset_fn=synthetic.dataset_fn(
                 args.examples, args.batch_size, shuffle_seed=None if args.no_shuffle else 5
             ),
@@ -85,6 +87,9 @@ def main() -> int:
             verbose=0,
             on_batch_ids=on_batch_ids,
         )
+    except RunLocked as locked:
+        print(f"locked: {locked}", flush=True)
+        return 3
     except Preempted as stop:
         print(f"preempted at step {stop.step}", flush=True)
         return PREEMPTED_EXIT_CODE

@@ -78,7 +78,7 @@ def test_train_writes_the_run_directory(tmp_path):
     assert [step for step, _ in train_scalars["epoch_loss"]] == [1, 2]
     assert train_scalars["epoch_loss"][-1][1] == pytest.approx(result.metrics["loss"])
     assert [step for step, _ in _scalars(tmp_path / "logs" / "validation")["epoch_accuracy"]] == [1, 2]
-    leftovers = [p for p in os.listdir(tmp_path) if p.startswith(".")]
+    leftovers = [p for p in os.listdir(tmp_path) if p.startswith(".") and p != ".lock"]
     assert leftovers == []
 
 
@@ -194,3 +194,16 @@ def test_jit_after_a_deterministic_run_in_the_same_process_is_refused(tmp_path):
     with pytest.raises(ValueError, match="op determinism was turned on earlier in this process"):
         _train(tmp_path, jit=True, epochs=1)
     assert not os.path.exists(tmp_path / "model.keras")
+
+
+def test_ctrl_c_saves_between_steps_and_reraises(tmp_path):
+    def on_batch_ids(step, ids):
+        if step == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    previous = signal.getsignal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt):
+        _train(tmp_path, epochs=2, checkpoint_every=0, on_batch_ids=on_batch_ids)
+    assert tf.train.latest_checkpoint(str(tmp_path / "checkpoints")).endswith("ckpt-3")
+    assert not (tmp_path / "metrics.json").exists()
+    assert signal.getsignal(signal.SIGINT) == previous

@@ -80,7 +80,7 @@ def test_sigkill_mid_epoch_then_restart_is_exact(tmp_path, reference):
     # step 11 (in epoch 2) loses steps 10 and 11.
     _run(killed, "--kill-at-step", 11, expect=-signal.SIGKILL)
     assert len((killed / "ids-0.log").read_text().splitlines()) == 11
-    assert sorted(p.name for p in (killed / "checkpoints").glob("ckpt-*.index")) == ["ckpt-8.index", "ckpt-9.index"]
+    assert sorted(p.name for p in (killed / "run" / "checkpoints").glob("ckpt-*.index")) == ["ckpt-8.index", "ckpt-9.index"]
     _run(killed)
 
     assert _history(killed)["step"] == EPOCHS * STEPS_PER_EPOCH
@@ -185,8 +185,8 @@ def test_two_workers_train_to_identical_weights(multi_worker_reference):
         seen = [i for w in range(2) for s in range(epoch * 8 + 1, epoch * 8 + 9) for i in steps[w][s]]
         assert sorted(seen) == list(range(EXAMPLES))
     # Only the chief writes the run's files.
-    assert (out / "model.keras").is_file() and (out / "metrics.json").is_file()
-    assert (out / "checkpoints" / "worker_1").is_dir()
+    assert (out / "run" / "model.keras").is_file() and (out / "run" / "metrics.json").is_file()
+    assert (out / "run" / "checkpoints" / "worker_1").is_dir()
 
 
 def test_sigterm_to_one_worker_saves_both_and_restart_finishes_exactly(tmp_path, multi_worker_reference):

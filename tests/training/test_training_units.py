@@ -164,7 +164,7 @@ def test_checkpoint_step_rejects_other_names():
 def test_data_config_shards_are_counted_in_batches():
     import types
 
-    from zoo.training.loop import _count_batches
+    from zoo.training.inputs import count_batches as _count_batches
 
     def make_dataset(data, split, mode, shuffle, input_context, batch_size, **options):
         # Unknown cardinality, as a filtered shard has: 10 examples -> batches of 4, 4, 2.

@@ -168,6 +168,9 @@ def describe_error(error: BaseException) -> tuple[int, str]:
     Decided by the exception's type, so errors added to the library later are
     reported the same way: bad input (2) or a failing environment (1).
     """
+    if type(error).__name__.startswith("Corrupt"):
+        # A damaged file (the library's CorruptModelError, a ValueError): the disk's fault, not the input's.
+        return EXIT_ENVIRONMENT, _first_line(error)
     if isinstance(error, UsageError | ValueError):
         return EXIT_BAD_INPUT, _first_line(error)
     if isinstance(error, zipfile.BadZipFile):
@@ -182,7 +185,9 @@ def describe_error(error: BaseException) -> tuple[int, str]:
         return EXIT_BAD_INPUT, _first_line(error)
     if tf_kind == "environment":
         return EXIT_ENVIRONMENT, f"{type(error).__name__}: {_first_line(error)}"
-    if isinstance(error, ImportError):
+    if isinstance(error, ImportError) or type(error).__module__.split(".")[0] == "zoo":
+        # The zoo's own exceptions (a run folder locked by another training, a run not finished) are
+        # written for the user: the message alone.
         return EXIT_ENVIRONMENT, _first_line(error)
     return EXIT_ENVIRONMENT, f"{type(error).__name__}: {_first_line(error)} (run with --verbose for the traceback)"
 

@@ -11,6 +11,12 @@ Example:
 >>> with atomic_directory("exports/v1", overwrite=True) as tmp:
 ...     write_everything_into(tmp)
 >>> atomic_save_model(model, "runs/a/model.keras", overwrite=True)
+
+Temporary names say who made them: `.NAME.tmp-<pid>-<host>-<random>` (files
+keep NAME's extension after the random part; a directory moved aside during a
+replace is `.NAME.old-<pid>-<host>-<random>`), where <host> is a short hash of
+the machine's name. A writer killed with SIGKILL cannot remove its temporary;
+`remove_stale_temporaries(path)` removes those whose process is gone.
 """
 
 from __future__ import annotations
@@ -19,13 +25,29 @@ import contextlib
 import ctypes
 import ctypes.util
 import errno
+import hashlib
 import os
+import re
 import shutil
+import socket
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 
-__all__ = ["atomic_directory", "atomic_path", "atomic_save_model", "atomic_write_bytes", "atomic_write_text"]
+__all__ = [
+    "atomic_directory",
+    "atomic_path",
+    "atomic_save_model",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "remove_stale_temporaries",
+    "LEGACY_STALE_SECONDS",
+]
+
+# Temporaries named before names carried a PID cannot be tied to a process;
+# they count as stale once nothing in them has changed for this long.
+LEGACY_STALE_SECONDS = 3600
 
 
 @contextlib.contextmanager
@@ -53,7 +75,7 @@ def atomic_directory(path: str | os.PathLike, overwrite: bool = False) -> Iterat
     _check_target(target, overwrite, want_dir=True)
     parent = os.path.dirname(target)
     os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(target)}.tmp-", dir=parent)
+    tmp = tempfile.mkdtemp(prefix=_prefix(target, "tmp"), dir=parent)
     default_permissions(tmp, directory=True)
     try:
         yield tmp
@@ -90,7 +112,7 @@ def atomic_path(path: str | os.PathLike, overwrite: bool = True) -> Iterator[str
     parent = os.path.dirname(target)
     os.makedirs(parent, exist_ok=True)
     suffix = os.path.splitext(target)[1]
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.tmp-", suffix=suffix, dir=parent)
+    fd, tmp = tempfile.mkstemp(prefix=_prefix(target, "tmp"), suffix=suffix, dir=parent)
     os.close(fd)
     try:
         default_permissions(tmp)
@@ -150,7 +172,88 @@ def default_permissions(path: str, directory: bool = False) -> None:
     os.chmod(path, (0o777 if directory else 0o666) & ~umask)
 
 
+def remove_stale_temporaries(path: str | os.PathLike) -> list[str]:
+    """Removes the temporaries of `path` that killed writers left beside it.
+
+    A temporary is removed only when it is certainly abandoned:
+    - it was made on this machine by a process that no longer exists (its
+      name records the PID and a hash of the host name; a PID that is alive,
+      even if reused by an unrelated process, keeps it), or
+    - it has the older name without a PID and nothing in it changed for
+      `LEGACY_STALE_SECONDS`.
+    Temporaries of this process and of other machines (shared file systems)
+    are never touched, so a concurrent writer's work is safe.
+
+    Args:
+        path: the target file or directory whose siblings to clean.
+
+    Returns:
+        The paths removed.
+    """
+    target = os.path.abspath(os.fspath(path))
+    parent, name = os.path.split(target)
+    try:
+        entries = os.listdir(parent)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    pattern = re.compile(
+        rf"\.{re.escape(name)}\.(?:tmp|old)-(?:(?P<pid>\d+)-(?P<host>[0-9a-f]{{8}})-)?[a-z0-9_]{{6,}}(?:\.[^/]*)?"
+    )
+    removed = []
+    for entry in entries:
+        match = pattern.fullmatch(entry)
+        if match is None:
+            continue
+        candidate = os.path.join(parent, entry)
+        if match["pid"] is not None:
+            if match["host"] != _host_tag() or int(match["pid"]) == os.getpid() or _process_alive(int(match["pid"])):
+                continue
+        elif time.time() - _newest_mtime(candidate) < LEGACY_STALE_SECONDS:
+            continue
+        if os.path.isdir(candidate) and not os.path.islink(candidate):
+            shutil.rmtree(candidate, ignore_errors=True)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(candidate)
+        if not os.path.lexists(candidate):
+            removed.append(candidate)
+    return removed
+
+
 # --- internals -------------------------------------------------------------
+
+
+def _prefix(target: str, kind: str) -> str:
+    return f".{os.path.basename(target)}.{kind}-{os.getpid()}-{_host_tag()}-"
+
+
+def _host_tag() -> str:
+    # A hash, not the name: host names can hold characters unfit for file names.
+    return hashlib.sha256(socket.gethostname().encode("utf-8")).hexdigest()[:8]
+
+
+def _process_alive(pid: int) -> bool:
+    if os.name != "posix":
+        return True  # os.kill would terminate the process on Windows: keep the temporary
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by another user
+        return True
+    except OSError:
+        return True  # unknown: keep the temporary
+    return True
+
+
+def _newest_mtime(path: str) -> float:
+    newest = os.lstat(path).st_mtime
+    if os.path.isdir(path) and not os.path.islink(path):
+        for directory, dirs, files in os.walk(path):
+            for item in dirs + files:
+                with contextlib.suppress(OSError):
+                    newest = max(newest, os.lstat(os.path.join(directory, item)).st_mtime)
+    return newest
 
 
 def _check_target(target: str, overwrite: bool, want_dir: bool) -> None:
@@ -179,7 +282,7 @@ def _replace_directory(tmp: str, target: str) -> None:
         return
     # No atomic exchange here: move the old one aside first, and put it back
     # if the second rename fails, so some complete version is always in place.
-    backup = tempfile.mkdtemp(prefix=f".{os.path.basename(target)}.old-", dir=os.path.dirname(target))
+    backup = tempfile.mkdtemp(prefix=_prefix(target, "old"), dir=os.path.dirname(target))
     os.rmdir(backup)
     os.rename(target, backup)
     try:

@@ -14,7 +14,7 @@ vectorized map (scaling and tokenization once per batch, not per example) →
 prefetch.
 
 >>> from zoo.data import make_dataset
->>> ds = make_dataset("vqa", "train", batch_size=64)
+>>> ds = make_dataset("vqa", "train[:1000]", batch_size=64)
 >>> features, label = next(iter(ds))
 >>> features["image"].shape, features["token_ids"].shape, label.shape
 (TensorShape([64, 28, 28, 1]), TensorShape([64, 32]), TensorShape([64]))

@@ -17,8 +17,9 @@ layout `keras.layers.TextVectorization.get_vocabulary()` returns.
 from __future__ import annotations
 
 import collections
+import hashlib
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import tensorflow as tf
 
@@ -88,41 +89,151 @@ def _words(batch) -> list[str]:
     return [w.decode("utf-8") for w in ragged.flat_values.numpy()]
 
 
+class VocabularyError(ValueError):
+    """A vocabulary file or token list is malformed (reserved entries, duplicates, encoding)."""
+
+
+class VocabularyMismatchError(VocabularyError):
+    """A vocabulary differs from the one its model was trained with (size, hash or tokens)."""
+
+
+def vocabulary_text(tokens: list[str]) -> str:
+    """The canonical file content of a vocabulary: one token per line, each line ending in a newline."""
+    return "\n".join(tokens) + "\n"
+
+
+def vocabulary_sha256(tokens: list[str]) -> str:
+    """SHA-256 (hex) of the vocabulary file `save_vocabulary` writes for `tokens`.
+
+    The hash of the file content, so `sha256sum vocabulary.txt` gives the same
+    value for a file written by the zoo.
+    """
+    return hashlib.sha256(vocabulary_text(list(tokens)).encode("utf-8")).hexdigest()
+
+
 def save_vocabulary(tokens: list[str], path: str | os.PathLike) -> None:
     """Writes a vocabulary file atomically (temp file beside it, then rename).
 
     Raises:
-        ValueError: if the list does not start with the reserved entries or a
-            token contains a newline.
+        VocabularyError: (a ValueError) if the list does not start with the
+            reserved entries, holds a token twice, or a token contains a line break.
     """
     tokens = list(tokens)
-    if tuple(tokens[:2]) != RESERVED:
-        raise ValueError(f"A vocabulary must start with {list(RESERVED)!r}; got {tokens[:2]!r}.")
-    bad = [t for t in tokens if "\n" in t or "\r" in t]
+    bad = [t for t in tokens if not isinstance(t, str) or "\n" in t or "\r" in t]
     if bad:
-        raise ValueError(f"Vocabulary tokens cannot contain line breaks: {bad[:3]!r}.")
+        raise VocabularyError(f"Vocabulary tokens must be strings without line breaks: {bad[:3]!r}.")
+    check_vocabulary(tokens, source="the vocabulary to save")
     from zoo.core.atomic import atomic_write_text
 
-    atomic_write_text(path, "\n".join(tokens) + "\n", overwrite=True)
+    atomic_write_text(path, vocabulary_text(tokens), overwrite=True)
 
 
-def load_vocabulary(path: str | os.PathLike) -> list[str]:
-    """Reads a vocabulary file written by `save_vocabulary`.
+def load_vocabulary(path: str | os.PathLike, expected: Mapping | None = None) -> list[str]:
+    """Reads a vocabulary file written by `save_vocabulary`, optionally checked against its model's record.
+
+    Args:
+        path: the vocabulary file (UTF-8, one token per line).
+        expected: what the model was trained with, for example
+            `{"size": 36, "sha256": "..."}` from a run's `config.json`; keys
+            `size`, `sha256` and `tokens` (the expected token list, which lets
+            the error name the first differing line). Missing or None entries
+            are not checked.
+
+    Returns:
+        The token list, reserved entries first.
 
     Raises:
         FileNotFoundError: if the file is missing.
-        ValueError: if it does not start with the reserved entries.
+        VocabularyError: (a ValueError) if it is not UTF-8, does not start
+            with the reserved entries, repeats a token or has a reserved token
+            on another line.
+        VocabularyMismatchError: (a VocabularyError) if it differs from `expected`.
     """
-    with open(path, encoding="utf-8", newline="\n") as f:
-        tokens = f.read().split("\n")
+    source = os.fspath(path)
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        content = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise VocabularyError(f"{source!r} is not UTF-8 text: invalid byte on line {line}.") from None
+    tokens = content.split("\n")
     if tokens and tokens[-1] == "":
         tokens = tokens[:-1]
     if tuple(tokens[:2]) != RESERVED:
-        raise ValueError(
-            f"{os.fspath(path)!r} is not a zoo vocabulary file: it must start with an empty line and "
+        raise VocabularyError(
+            f"{source!r} is not a zoo vocabulary file: it must start with an empty line and "
             f"{OOV_TOKEN!r}, got {tokens[:2]!r}."
         )
+    check_vocabulary(tokens, expected, source=repr(source))
     return tokens
+
+
+def check_vocabulary(tokens: list[str], expected: Mapping | None = None, *, source: str = "the vocabulary") -> None:
+    """Checks a token list's layout and, when given, that it is the one a model was trained with.
+
+    Args:
+        tokens: the token list (line N of the file is `tokens[N - 1]`).
+        expected: as for `load_vocabulary`: `size`, `sha256` and/or `tokens`.
+        source: how messages name the vocabulary (a quoted file path).
+
+    Raises:
+        VocabularyError: reserved entries missing or out of place, or a token
+            listed twice (named with both line numbers).
+        VocabularyMismatchError: a size, hash or token that differs from `expected`.
+        ValueError: for an `expected` key other than size, sha256 and tokens.
+    """
+    tokens = list(tokens)
+    if tuple(tokens[:2]) != RESERVED:
+        raise VocabularyError(f"{source} must start with {list(RESERVED)!r}; got {tokens[:2]!r}.")
+    # The lookup table maps each word to one id: a repeated word or a reserved
+    # word further down would make the table ambiguous (TensorFlow only says
+    # "HashTable has different value for same key" at export time).
+    first_line: dict[str, int] = {}
+    for index, token in enumerate(tokens):
+        line = index + 1
+        if index >= len(RESERVED) and token in RESERVED:
+            what = "an empty line" if token == PAD_TOKEN else repr(token)
+            raise VocabularyError(
+                f"{source} has {what} on line {line}: the reserved entries ('' and {OOV_TOKEN!r}) belong on lines 1 and 2 only."
+            )
+        if token in first_line:
+            raise VocabularyError(
+                f"{source} lists {token!r} twice, on lines {first_line[token]} and {line}: each token must appear once."
+            )
+        first_line[token] = line
+    if expected is None:
+        return
+    unknown = sorted(set(expected) - {"size", "sha256", "tokens"})
+    if unknown:
+        raise ValueError(f"expected has unknown key(s) {unknown}; allowed: 'size', 'sha256', 'tokens'.")
+    size, digest, reference = expected.get("size"), expected.get("sha256"), expected.get("tokens")
+    problems = []
+    if size is not None and len(tokens) != size:
+        problems.append(f"{len(tokens)} tokens where the model was trained with {size}")
+    if reference is not None:
+        reference = list(reference)
+        line = next((i + 1 for i, (a, b) in enumerate(zip(tokens, reference, strict=False)) if a != b), None)
+        if line is None and len(tokens) != len(reference):
+            line = min(len(tokens), len(reference)) + 1
+        if line is not None:
+            got = repr(tokens[line - 1]) if line <= len(tokens) else "nothing"
+            want = repr(reference[line - 1]) if line <= len(reference) else "nothing"
+            if size is None and len(tokens) != len(reference):
+                problems.append(f"{len(tokens)} tokens where the model was trained with {len(reference)}")
+            problems.append(f"first difference on line {line}: {got} where the model has {want}")
+    if not problems and digest is not None:
+        actual = vocabulary_sha256(tokens)
+        if actual != digest:
+            problems.append(
+                f"content hash sha256 {actual[:12]}... where the model was trained with {str(digest)[:12]}... "
+                "(a token was changed or moved)"
+            )
+    if problems:
+        raise VocabularyMismatchError(
+            f"{source} is not the vocabulary the model was trained with: {'; '.join(problems)}. "
+            "Use the vocabulary.txt written with the model."
+        )
 
 
 class Tokenizer(tf.Module):

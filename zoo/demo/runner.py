@@ -1,7 +1,7 @@
 """`run_demo`: the whole experiment, from data to the report and its figures.
 
 >>> from zoo.demo import run_demo
->>> results = run_demo("demo_out", grid="quick")
+>>> results = run_demo("demo_out", grid="quick", log=None)
 >>> [row["label"] for row in results["rows"]][:2]
 ['cnn_seed (seed recipe)', 'cnn_seed (zoo+augment recipe)']
 """
@@ -20,7 +20,9 @@ import numpy as np
 from zoo.core.atomic import atomic_save_model, atomic_write_text
 from zoo.core.jsonio import to_json, write_json
 from zoo.demo import experiment, plots, report
-from zoo.demo.experiment import FULL_SPLITS, QUICK_SPLITS, Splits
+from zoo.demo.datacontext import FULL_SPLITS, QUICK_SPLITS, Splits, prepare_data
+from zoo.demo.grids import GridEntry, Trial, plan
+from zoo.demo.recipes import RECIPES, TEXT_TOWER
 
 __all__ = ["run_demo", "trial_settings", "ARTIFACTS", "TRIAL_RECORD"]
 
@@ -46,7 +48,7 @@ ATTENTION_EXAMPLES = 4
 def run_demo(
     out: str | os.PathLike = "demo_out",
     *,
-    grid: str | Sequence[experiment.GridEntry] = "default",
+    grid: str | Sequence[GridEntry] = "default",
     seeds: int = 1,
     data_dir: str | os.PathLike | None = None,
     source_dir: str | os.PathLike | None = None,
@@ -66,8 +68,8 @@ def run_demo(
             model), `attention_map.png` (cross-attention model),
             `model_diagram.png`, `best_model.keras`, `best_model_savedmodel/`
             and one `zoo.train` run directory per trial under `runs/`.
-        grid: "quick", "default" or "full" (see `zoo.demo.experiment.GRIDS`), or
-            a list of `zoo.demo.experiment.GridEntry` (e.g. from `make_entry`).
+        grid: "quick", "default" or "full" (see `zoo.demo.grids.GRIDS`), or
+            a list of `zoo.demo.GridEntry` (e.g. from `make_entry`).
         seeds: seeds per row (0..seeds-1); the table shows mean ± std when > 1.
         data_dir: TFDS data directory (None = TFDS's default).
         source_dir: folder of the official MNIST files (None = `ZOO_DATA_DIR`).
@@ -92,7 +94,7 @@ def run_demo(
     """
     start = time.perf_counter()
     say = log or (lambda line: None)
-    trials = experiment.plan(grid, seeds)
+    trials = plan(grid, seeds)
     if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
         raise ValueError(f"batch_size={batch_size!r}: expected a positive int or None.")
     grid_name = grid if isinstance(grid, str) else "custom"
@@ -103,7 +105,7 @@ def run_demo(
     data = {}
     for config in dict.fromkeys(trial.entry.config for trial in trials):
         say(f"preparing data: {config}")
-        data[config] = experiment.prepare_data(config, data_dir=data_dir, source_dir=source_dir)
+        data[config] = prepare_data(config, data_dir=data_dir, source_dir=source_dir)
 
     records = []
     reused = 0
@@ -161,9 +163,9 @@ def run_demo(
         "machine": report.machine_description(),
         "splits": dataclasses.asdict(splits),
         "batch_size": batch_size,
-        "text_tower": experiment.TEXT_TOWER,
+        "text_tower": TEXT_TOWER,
         "max_length": {c: d.max_length for c, d in data.items() if d.has_text},
-        "recipes": {name: dataclasses.asdict(recipe) for name, recipe in experiment.RECIPES.items()},
+        "recipes": {name: dataclasses.asdict(recipe) for name, recipe in RECIPES.items()},
         "total_seconds": time.perf_counter() - start,
         "reused_trials": reused,
         "rows": rows,
@@ -184,11 +186,11 @@ def run_demo(
     return results
 
 
-def trial_settings(trial: experiment.Trial, splits: Splits, batch_size: int | None) -> dict[str, Any]:
+def trial_settings(trial: Trial, splits: Splits, batch_size: int | None) -> dict[str, Any]:
     """Everything that decides a trial's outcome, as JSON: a finished trial is reused only if it matches."""
     from zoo.datasets.mnist_text.mnist_text_dataset_builder import Builder
 
-    recipe = experiment.RECIPES[trial.entry.recipe]
+    recipe = RECIPES[trial.entry.recipe]
     return to_json({
         # A new dataset version means new data: rows trained on the old one are not reused.
         "dataset": f"mnist_text/{trial.entry.config}:{Builder.VERSION}",
@@ -200,7 +202,7 @@ def trial_settings(trial: experiment.Trial, splits: Splits, batch_size: int | No
     })
 
 
-def _finished_record(out: str, trial: experiment.Trial, settings: dict[str, Any]) -> dict[str, Any] | None:
+def _finished_record(out: str, trial: Trial, settings: dict[str, Any]) -> dict[str, Any] | None:
     """The record of this trial from an earlier run into `out`, if it finished with the same settings."""
     run_dir = os.path.join(out, "runs", trial.run_name)
     try:
@@ -229,7 +231,6 @@ def _best_fused_record(rows, records):
 
 
 def _load(record):
-    import zoo.models  # noqa: F401  (registers the zoo's layers, which the file names)
     from zoo.export import load_model
 
     return load_model(os.path.join(record["run_dir"], "model.keras"))
@@ -255,10 +256,10 @@ def _best_model_artifacts(record, data, out, export, notes):
         artifacts["model_diagram"] = ARTIFACTS["model_diagram"]
 
     if export:
-        import zoo
+        from zoo.export import export_model
 
         path = os.path.join(out, ARTIFACTS["saved_model"])
-        zoo.export_model(model, path, vocabulary=data.vocabulary, class_names=data.class_names, overwrite=True)
+        export_model(model, path, vocabulary=data.vocabulary, class_names=data.class_names, overwrite=True)
         artifacts["saved_model"] = ARTIFACTS["saved_model"]
         record["export_check"] = _check_export(model, path, data)
     return artifacts

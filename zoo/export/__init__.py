@@ -12,8 +12,14 @@
 | `litert` | `image` uint8 pixels, `token_ids` int32; recurrent layers unrolled | `ai_edge_litert` interpreter |
 
 Every export is a directory written atomically (temporary directory beside
-it, then renamed), holding `zoo_export.json` with its inputs, outputs and
-class names.
+it, then renamed), holding `zoo_export.json` with its inputs, outputs, class
+names and, for text models, the vocabulary's size and SHA-256. `overwrite`
+replaces only a previous export, never another folder or a file.
+
+From a training run and back: `export_run(run_dir, path, format)` verifies
+the run's vocabulary against its `config.json` and exports;
+`predict(export_dir, image=..., text=...)` answers one example after checking
+its inputs and the export's vocabulary (`check_export_vocabulary`).
 """
 
 from __future__ import annotations
@@ -26,12 +32,24 @@ import warnings
 
 __all__ = [
     "export_model",
+    "export_run",
+    "read_run",
+    "ExportWarning",
+    "check_export_vocabulary",
+    "predict",
+    "image_polarity_warning",
+    "read_image",
     "FORMATS",
     "MAX_TEXT_BYTES",
     "load_model",
     "read_metadata",
     "unrolled_copy",
+    "CorruptModelError",
+    "NotAnExportError",
+    "TextTooLongError",
     "UnsafeModelError",
+    "VocabularyError",
+    "VocabularyMismatchError",
 ]
 
 FORMATS = ("tf_saved_model", "onnx", "litert")
@@ -44,8 +62,20 @@ MAX_TEXT_BYTES = 4096
 # FORMATS and MAX_TEXT_BYTES without it.
 _LAZY = {
     "load_model": "zoo.export.safe_load",
+    "CorruptModelError": "zoo.export.safe_load",
     "UnsafeModelError": "zoo.export.safe_load",
     "read_metadata": "zoo.export.metadata",
+    "check_export_vocabulary": "zoo.export.metadata",
+    "NotAnExportError": "zoo.export.target",
+    "export_run": "zoo.export.from_run",
+    "read_run": "zoo.export.from_run",
+    "ExportWarning": "zoo.export.from_run",
+    "predict": "zoo.export.inference",
+    "image_polarity_warning": "zoo.export.inference",
+    "read_image": "zoo.export.inference",
+    "TextTooLongError": "zoo.export.inference",
+    "VocabularyError": "zoo.data.text",
+    "VocabularyMismatchError": "zoo.data.text",
     "unrolled_copy": "zoo.export.litert",
 }
 
@@ -62,6 +92,7 @@ def export_model(
     format: str = "tf_saved_model",
     *,
     vocabulary=None,
+    expected_vocabulary=None,
     max_length: int | None = None,
     class_names=None,
     overwrite: bool = False,
@@ -77,11 +108,16 @@ def export_model(
             (token ids in; the vocabulary and TOKENIZE.md are shipped beside).
         vocabulary: for text models, the token list or the path of the run's
             `vocabulary.txt`.
+        expected_vocabulary: what the model was trained with, to refuse an
+            edited vocabulary: a mapping with `size` and/or `sha256` (a run's
+            `config.json` `vocabulary_size` / `vocabulary_sha256`) and/or
+            `tokens`; see `zoo.data.text.load_vocabulary`.
         max_length: text length, only needed when the model's `token_ids`
             input has no fixed length; must match it otherwise.
         class_names: a list of names for the (first) output, or a dict from
             output name to list; adds a `class_name` output to the SavedModel.
-        overwrite: replace an existing export at `path`.
+        overwrite: replace a previous zoo export at `path` (a folder holding
+            `zoo_export.json`); anything else there is refused.
         max_text_bytes: longest text the SavedModel accepts, in bytes.
 
     Returns:
@@ -92,23 +128,28 @@ def export_model(
             example LiteRT with a recurrent layer built without unroll=True),
             missing vocabulary, class names that do not fit the outputs, or a
             vocabulary larger than the model's embedding.
+        VocabularyError: (a ValueError) a malformed vocabulary (a token
+            listed twice, reserved entries out of place).
+        VocabularyMismatchError: (a VocabularyError) a vocabulary that differs
+            from `expected_vocabulary`.
         FileExistsError: if `path` exists and overwrite is False.
+        NotAnExportError: (a FileExistsError) if `path` is a file, a link or
+            a non-empty folder that is not a zoo export; it is left untouched.
         ImportError: if the converter for the format is not installed.
     """
     from zoo.export.metadata import resolve_vocabulary
     from zoo.export.spec import inspect_model, resolve_class_names
+    from zoo.export.target import check_export_target
 
     if format not in FORMATS:
         raise ValueError(f"Unknown export format {format!r}; expected one of {', '.join(FORMATS)}.")
     if not isinstance(max_text_bytes, int) or max_text_bytes < 1:
         raise ValueError(f"max_text_bytes={max_text_bytes!r}: expected a positive int.")
-    target = os.path.abspath(os.fspath(path))
-    if os.path.lexists(target) and not overwrite:
-        # Checked again at the rename; failing here saves a conversion.
-        raise FileExistsError(f"{target!r} already exists; pass overwrite=True (--overwrite) to replace it.")
+    # Checked again at the rename; failing here saves a conversion.
+    target = check_export_target(path, overwrite)
     spec = inspect_model(model, max_length)
     names = resolve_class_names(spec, class_names)
-    tokens = resolve_vocabulary(spec, vocabulary)
+    tokens = resolve_vocabulary(spec, vocabulary, expected_vocabulary)
     _probe(model, spec, tokens)
     kwargs = dict(vocabulary=tokens, class_names=names, overwrite=overwrite, max_text_bytes=max_text_bytes)
     if format == "tf_saved_model":

@@ -18,10 +18,11 @@ import tempfile
 import keras
 import tensorflow as tf
 
-from zoo.core.atomic import atomic_directory, atomic_write_bytes
+from zoo.core.atomic import atomic_write_bytes
 from zoo.export import metadata as metadata_lib
 from zoo.export.signatures import MAX_TEXT_BYTES, make_token_id_function, output_names
 from zoo.export.spec import ModelSpec, describe_inputs, non_unrolled_rnns, token_id_inputs
+from zoo.export.target import export_directory
 
 __all__ = ["export_litert", "MODEL_FILE", "unrolled_copy"]
 
@@ -47,6 +48,7 @@ def export_litert(
         ValueError: if the model has recurrent layers that are not unrolled, or
             needs ops the plain LiteRT interpreter lacks.
         FileExistsError: if `path` exists and overwrite is False.
+        NotAnExportError: (a FileExistsError) if `path` holds something other than a zoo export.
     """
     loops = non_unrolled_rnns(model)
     if loops:
@@ -83,10 +85,11 @@ def export_litert(
         inputs=inputs,
         outputs={h: {k: v for k, v in o.items() if k != "class_name"} for h, o in names.items()},
         class_names=class_names,
+        vocabulary=vocabulary,
         signatures=["serving_default"],
         extra={"max_text_bytes": max_text_bytes if spec.has_text else None},
     )
-    with atomic_directory(path, overwrite=overwrite) as tmp:
+    with export_directory(path, overwrite=overwrite) as tmp:
         atomic_write_bytes(os.path.join(tmp, MODEL_FILE), flatbuffer)
         if spec.has_text:
             metadata_lib.write_tokenizer_files(

@@ -26,6 +26,8 @@ __all__ = [
     "write_metadata",
     "read_metadata",
     "write_tokenizer_files",
+    "check_export_vocabulary",
+    "saved_model_vocabulary",
 ]
 
 METADATA_FILE = "zoo_export.json"
@@ -34,14 +36,19 @@ TOKENIZE_FILE = "TOKENIZE.md"
 METADATA_VERSION = 1
 
 
-def resolve_vocabulary(spec: ModelSpec, vocabulary) -> list[str] | None:
+def resolve_vocabulary(spec: ModelSpec, vocabulary, expected=None) -> list[str] | None:
     """Returns the token list for a text model (None for image-only models).
 
     Args:
         vocabulary: a token list, or the path of a vocabulary file.
+        expected: what the model was trained with (`size`, `sha256`, `tokens`;
+            see `zoo.data.text.load_vocabulary`), or None.
 
     Raises:
-        ValueError: if a text model gets no vocabulary or a malformed one.
+        ValueError: if a text model gets no vocabulary.
+        VocabularyError: (a ValueError) for a malformed vocabulary (reserved
+            entries, a token listed twice).
+        VocabularyMismatchError: if it differs from `expected`.
         FileNotFoundError: if the vocabulary path does not exist.
     """
     if not spec.has_text:
@@ -52,12 +59,13 @@ def resolve_vocabulary(spec: ModelSpec, vocabulary) -> list[str] | None:
             "so the export tokenizes exactly as training did."
         )
     if isinstance(vocabulary, str | os.PathLike):
-        return text_lib.load_vocabulary(vocabulary)
+        return text_lib.load_vocabulary(vocabulary, expected)
     tokens = list(vocabulary)
     if tuple(tokens[:2]) != text_lib.RESERVED or not all(isinstance(t, str) for t in tokens):
         raise ValueError(
             f"vocabulary must be a list of strings starting with {list(text_lib.RESERVED)!r}; got {tokens[:3]!r}."
         )
+    text_lib.check_vocabulary(tokens, expected, source="the vocabulary")
     return tokens
 
 
@@ -70,9 +78,15 @@ def build_metadata(
     outputs: dict[str, dict[str, str]],
     class_names: dict[str, list[str]],
     signatures: list[str] | None = None,
+    vocabulary: list[str] | None = None,
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Assembles the JSON-able metadata dict."""
+    """Assembles the JSON-able metadata dict.
+
+    A text model's metadata records its vocabulary's size and content hash
+    (`vocabulary_sha256`, as `zoo.data.text.vocabulary_sha256`), which
+    `check_export_vocabulary` verifies against what the export ships.
+    """
     heads = {}
     for head, width in zip(spec.heads, spec.num_classes, strict=True):
         heads[head] = {"num_classes": width, "outputs": outputs[head], "class_names": class_names.get(head)}
@@ -87,6 +101,9 @@ def build_metadata(
         "max_length": spec.max_length,
         "heads": heads,
     }
+    if spec.has_text and vocabulary is not None:
+        metadata["vocabulary_size"] = len(vocabulary)
+        metadata["vocabulary_sha256"] = text_lib.vocabulary_sha256(vocabulary)
     if spec.has_text and export_format != "tf_saved_model":
         metadata["vocabulary_file"] = VOCABULARY_FILE
         metadata["tokenize_doc"] = TOKENIZE_FILE
@@ -120,6 +137,80 @@ def read_metadata(directory: str | os.PathLike) -> dict[str, Any]:
     if not isinstance(metadata, dict) or "format" not in metadata or "heads" not in metadata:
         raise ValueError(f"{path!r} is not zoo export metadata (no 'format'/'heads' keys).")
     return metadata
+
+
+def check_export_vocabulary(export_dir: str | os.PathLike, *, loaded=None) -> list[str] | None:
+    """Verifies the vocabulary an export tokenizes with against the hash recorded at export time.
+
+    ONNX and LiteRT exports ship `vocabulary.txt`, which clients read: it is
+    checked for layout, size and content hash. A SavedModel carries its
+    vocabulary as the tokenizer's lookup table inside the graph: the table is
+    read back (ids 2.. in order) and hashed the same way. Exports made before
+    the hash was recorded are checked for layout only.
+
+    Args:
+        export_dir: a directory written by `zoo.export_model`.
+        loaded: the SavedModel already loaded with `tf.saved_model.load`, to
+            avoid loading it twice (SavedModel exports only).
+
+    Returns:
+        The export's token list, or None when the model reads no text.
+
+    Raises:
+        FileNotFoundError: if `export_dir` is not a zoo export or its
+            vocabulary file is missing.
+        VocabularyError: (a ValueError) for a malformed vocabulary.
+        VocabularyMismatchError: (a VocabularyError) if the shipped vocabulary
+            differs from the recorded size or hash.
+    """
+    metadata = read_metadata(export_dir)
+    if metadata.get("max_length") is None:
+        return None
+    expected = {"size": metadata.get("vocabulary_size"), "sha256": metadata.get("vocabulary_sha256")}
+    if metadata["format"] == "tf_saved_model":
+        if loaded is None:
+            import tensorflow as tf
+
+            loaded = tf.saved_model.load(os.fspath(export_dir))
+        tokens = saved_model_vocabulary(loaded, export_dir)
+        text_lib.check_vocabulary(tokens, expected, source=f"the tokenizer table of {os.fspath(export_dir)!r}")
+        return tokens
+    path = os.path.join(os.fspath(export_dir), metadata.get("vocabulary_file") or VOCABULARY_FILE)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{os.fspath(export_dir)!r} reads text but has no {os.path.basename(path)}.")
+    return text_lib.load_vocabulary(path, expected)
+
+
+def saved_model_vocabulary(loaded, export_dir: str | os.PathLike = "the SavedModel") -> list[str]:
+    """Reads the token list back from a loaded SavedModel's tokenizer lookup table.
+
+    Raises:
+        VocabularyError: if the SavedModel holds no string-to-id table, more
+            than one, or ids that are not 2, 3, ... without gaps.
+    """
+    import tensorflow as tf
+
+    tables = []
+    for trackable in tf.train.TrackableView(loaded).descendants():
+        if "HashTable" in type(trackable).__name__ and hasattr(trackable, "resource_handle"):
+            tables.append(trackable)
+    where = os.fspath(export_dir)
+    if len(tables) != 1:
+        raise text_lib.VocabularyError(
+            f"{where!r} holds {len(tables)} lookup tables; expected exactly one (the tokenizer's vocabulary)."
+        )
+    # Restored tables have no Python export method; the raw op reads them.
+    keys, values = tf.raw_ops.LookupTableExportV2(
+        table_handle=tables[0].resource_handle, Tkeys=tf.string, Tvalues=tf.int64
+    )
+    by_id = dict(zip(values.numpy().tolist(), (k.decode("utf-8") for k in keys.numpy()), strict=True))
+    ids = sorted(by_id)
+    first = len(text_lib.RESERVED)
+    if ids != list(range(first, first + len(ids))):
+        raise text_lib.VocabularyError(
+            f"The tokenizer table of {where!r} has ids {ids[:3]}...{ids[-3:]}; expected {first}, {first + 1}, ... without gaps."
+        )
+    return list(text_lib.RESERVED) + [by_id[i] for i in ids]
 
 
 _TOKENIZE_DOC = """\

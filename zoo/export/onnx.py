@@ -16,10 +16,11 @@ import os
 
 import tensorflow as tf
 
-from zoo.core.atomic import atomic_directory, atomic_write_bytes
+from zoo.core.atomic import atomic_write_bytes
 from zoo.export import metadata as metadata_lib
 from zoo.export.signatures import MAX_TEXT_BYTES, make_token_id_function, output_names
 from zoo.export.spec import ModelSpec, describe_inputs, token_id_inputs
+from zoo.export.target import export_directory
 
 __all__ = ["export_onnx", "MODEL_FILE", "DEFAULT_OPSET"]
 
@@ -48,6 +49,7 @@ def export_onnx(
         ImportError: if tf2onnx is not installed.
         ValueError: if tf2onnx cannot convert the model.
         FileExistsError: if `path` exists and overwrite is False.
+        NotAnExportError: (a FileExistsError) if `path` holds something other than a zoo export.
     """
     try:
         import tf2onnx
@@ -74,9 +76,10 @@ def export_onnx(
         inputs=inputs,
         outputs={h: {k: v for k, v in o.items() if k != "class_name"} for h, o in names.items()},
         class_names=class_names,
+        vocabulary=vocabulary,
         extra={"opset": opset, "max_text_bytes": max_text_bytes if spec.has_text else None},
     )
-    with atomic_directory(path, overwrite=overwrite) as tmp:
+    with export_directory(path, overwrite=overwrite) as tmp:
         atomic_write_bytes(os.path.join(tmp, MODEL_FILE), proto.SerializeToString())
         if spec.has_text:
             metadata_lib.write_tokenizer_files(

@@ -24,11 +24,11 @@ import os
 import keras
 import tensorflow as tf
 
-from zoo.core.atomic import atomic_directory
 from zoo.data.text import Tokenizer
 from zoo.export import metadata as metadata_lib
 from zoo.export.signatures import MAX_TEXT_BYTES, make_serving_function, output_names
 from zoo.export.spec import ModelSpec
+from zoo.export.target import export_directory
 
 __all__ = ["export_saved_model", "SIGNATURES"]
 
@@ -61,6 +61,7 @@ def export_saved_model(
 
     Raises:
         FileExistsError: if `path` exists and overwrite is False.
+        NotAnExportError: (a FileExistsError) if `path` holds something other than a zoo export.
     """
     tokenizer = Tokenizer(vocabulary, spec.max_length) if spec.has_text else None
     archive = keras.export.ExportArchive()
@@ -92,10 +93,11 @@ def export_saved_model(
         inputs=inputs,
         outputs=output_names(spec),
         class_names=class_names,
+        vocabulary=vocabulary,
         signatures=signatures,
         extra={"max_text_bytes": max_text_bytes if spec.has_text else None},
     )
-    with atomic_directory(path, overwrite=overwrite) as tmp:
+    with export_directory(path, overwrite=overwrite) as tmp:
         archive.write_out(tmp, verbose=False)
         metadata_lib.write_metadata(tmp, metadata)
     return os.path.abspath(os.fspath(path))

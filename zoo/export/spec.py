@@ -9,7 +9,7 @@ import keras
 
 from zoo.core import keys
 
-__all__ = ["ModelSpec", "inspect_model", "non_unrolled_rnns", "resolve_class_names"]
+__all__ = ["ModelSpec", "all_layers", "inspect_model", "non_unrolled_rnns", "resolve_class_names"]
 
 SUPPORTED_INPUTS = (keys.IMAGE, keys.TOKEN_IDS)
 
@@ -179,13 +179,14 @@ def resolve_class_names(spec: ModelSpec, class_names) -> dict[str, list[str]]:
 def non_unrolled_rnns(model) -> list[str]:
     """Names of recurrent layers (LSTM, GRU, ... also inside wrappers) that loop at run time."""
     found = []
-    for layer in _all_layers(model):
+    for layer in all_layers(model):
         if isinstance(layer, keras.layers.RNN) and not layer.unroll:
             found.append(layer.name)
     return found
 
 
-def _all_layers(layer) -> list:
+def all_layers(layer) -> list:
+    """Every layer inside `layer` (nested models, wrappers, RNN cells), `layer` first."""
     out = []
     stack = [layer]
     seen = set()

@@ -9,11 +9,13 @@ disk is skipped with a warning, and the previous one is used.
 
 from __future__ import annotations
 
+import errno
 import glob
 import logging
 import os
 import re
 import shutil
+import time
 import warnings
 
 import tensorflow as tf
@@ -23,6 +25,8 @@ __all__ = [
     "find_restorable",
     "checkpoint_step",
     "make_manager",
+    "remove_leftovers",
+    "save",
 ]
 
 log = logging.getLogger(__name__)
@@ -105,6 +109,67 @@ def make_manager(checkpoint: tf.train.Checkpoint, directory: str, keep: int) -> 
     )
 
 
+# TensorFlow reports file-system failures as OpErrors; these say which OSError they were.
+_OS_ERRORS = {"No space left": errno.ENOSPC, "Read-only file system": errno.EROFS, "Permission denied": errno.EACCES}
+
+
+def save(manager: tf.train.CheckpointManager, step: int) -> str:
+    """Saves checkpoint `ckpt-<step>` through `manager`.
+
+    Returns:
+        The checkpoint prefix written.
+
+    Raises:
+        OSError: no space, read-only file system or permission denied, with
+            `filename` the checkpoint directory (TensorFlow's own error is the
+            cause). The state file still names the previous checkpoint, and
+            the next start removes the half-written `ckpt-<step>_temp/`.
+    """
+    try:
+        return manager.save(checkpoint_number=step)
+    except tf.errors.OpError as error:
+        for text, code in _OS_ERRORS.items():
+            if text in str(error):
+                raise OSError(code, f"{os.strerror(code)} while saving checkpoint {step}", manager.directory) from error
+        raise
+
+
+def remove_leftovers(directory: str) -> None:
+    """Removes what interrupted saves left in a checkpoint directory, and registers strays.
+
+    A save killed midway leaves a `ckpt-N_temp/` directory (TensorFlow's
+    staging area) that nothing else removes; it is deleted. A save killed
+    after its files were complete but before the state file was updated, or
+    a checkpoint dropped from the state file, leaves `ckpt-N.*` files the
+    manager no longer sees and therefore never prunes; they are listed in the
+    state file again (in step order), so `keep_checkpoints` counts them and
+    `find_restorable` checks them like the others.
+
+    Args:
+        directory: a checkpoint directory; it need not exist.
+    """
+    if not os.path.isdir(directory):
+        return
+    for path in glob.glob(os.path.join(glob.escape(directory), f"{CHECKPOINT_NAME}-*_temp*")):
+        log.info("Removing %s, left by an interrupted save.", path)
+        _remove_quietly(path)
+    on_disk = {}
+    for index in glob.glob(os.path.join(glob.escape(directory), f"{CHECKPOINT_NAME}-*.index")):
+        prefix = index[: -len(".index")]
+        if _STEP_RE.search(os.path.basename(prefix)):
+            on_disk[prefix] = checkpoint_step(prefix)
+    state = tf.train.get_checkpoint_state(directory)
+    listed = []
+    if state is not None:
+        listed = [p if os.path.isabs(p) else os.path.join(directory, p) for p in state.all_model_checkpoint_paths]
+    strays = set(on_disk) - set(listed)
+    if strays:
+        kept = [p for p in listed if p in on_disk]
+        paths = sorted(set(kept) | strays, key=lambda p: on_disk[p])
+        log.info("Registering %d checkpoint(s) missing from the state file: %s", len(strays), sorted(strays))
+        _rewrite_state(directory, paths)
+
+
 # --- internals -------------------------------------------------------------
 
 
@@ -143,11 +208,21 @@ def _rewrite_state(directory: str, paths: list[str]) -> None:
     if not paths:
         _remove_quietly(state_file)
         return
+    # CheckpointManager treats a checkpoint whose timestamp is not newer than
+    # last_preserved_timestamp as kept forever; without timestamps every
+    # listed checkpoint would be, and max_to_keep would never prune them.
+    timestamps = []
+    for path in paths:
+        try:
+            stamp = os.path.getmtime(path + ".index")
+        except OSError:
+            stamp = time.time()
+        timestamps.append(max(stamp, timestamps[-1] if timestamps else 0.0))
     # update_checkpoint_state writes the state file atomically.
     tf.compat.v1.train.update_checkpoint_state(
-        directory, paths[-1], all_model_checkpoint_paths=paths
+        directory, paths[-1], all_model_checkpoint_paths=paths,
+        all_model_checkpoint_timestamps=timestamps, last_preserved_timestamp=0.0,
     )
-
 
 
 def _remove_quietly(path: str) -> None:

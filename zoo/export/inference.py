@@ -1,0 +1,265 @@
+"""Running an export on one example (the library side of `zoo predict`).
+
+`predict` takes an image (a file, decoded here, or a uint8 array) and/or a
+text, checks them against the export's metadata before anything runs (so a
+too-long text is one clear error, not an in-graph assertion), verifies the
+export's vocabulary against the hash recorded at export time, runs the export
+in its own runtime and returns a flat answer:
+
+>>> predict("exports/concat", image="digit.png", text="is it even?")
+{'answer': 'yes', 'index': 1, 'probabilities': {'yes': 0.93, 'no': 0.06, ...}}
+
+Image files are decoded here, not inside the model: the file's size and, for
+PNG, its declared pixel dimensions are checked before decoding, so a small
+file cannot expand into a huge allocation.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+
+import numpy as np
+
+from zoo.export import MAX_TEXT_BYTES
+
+__all__ = [
+    "MAX_IMAGE_FILE_BYTES",
+    "MAX_IMAGE_PIXELS",
+    "TextTooLongError",
+    "image_polarity_warning",
+    "png_dimensions",
+    "predict",
+    "read_image",
+    "run_export",
+]
+
+# A 28x28 PNG is under 1 KB; 16 MB leaves room for photos while keeping a
+# hostile file from being read whole into memory.
+MAX_IMAGE_FILE_BYTES = 16 * 1024 * 1024
+MAX_IMAGE_PIXELS = 4096 * 4096
+# MNIST digits are light strokes on a black ground (mean brightness about 33
+# of 255); a mean above the middle means mostly light ground.
+POLARITY_THRESHOLD = 128
+
+
+class TextTooLongError(ValueError):
+    """A text exceeds the export's byte cap (`max_text_bytes`)."""
+
+
+def predict(
+    export_dir: str | os.PathLike,
+    *,
+    image=None,
+    text: str | bytes | None = None,
+    resize: bool = False,
+) -> dict:
+    """Runs one example through an export of any format and names the answer.
+
+    Args:
+        export_dir: a directory written by `zoo.export_model` / `zoo export`.
+        image: an image file path (PNG, JPEG, GIF, BMP), or a uint8 array
+            [H, W, C] or [1, H, W, C] of pixels 0-255; for models reading images.
+        text: the raw text (str or UTF-8 bytes); for models reading text.
+        resize: scale an image file of another size to the model's size
+            instead of refusing it.
+
+    Returns:
+        `{"answer": class name (the index as a string when the export has no
+        class names), "index": int, "probabilities": {class name: float}}`,
+        probabilities most probable first. A multi-head export adds
+        `"heads": {head: {...the same three keys...}}` for every head.
+
+    Raises:
+        FileNotFoundError: `export_dir` is not a zoo export, or the image file
+            is missing.
+        ValueError: an input the model does not read or a missing one; an
+            image that is not decodable, too large or of another size.
+        TextTooLongError: (a ValueError) a text over the export's byte cap,
+            checked before the export runs.
+        VocabularyError, VocabularyMismatchError: (ValueErrors) the export's
+            vocabulary is malformed or differs from the recorded hash.
+        ImportError: the runtime for the export's format is not installed.
+    """
+    from zoo.export.metadata import read_metadata
+
+    export_dir = os.fspath(export_dir)
+    metadata = read_metadata(export_dir)
+    shape = metadata.get("image_shape")
+    needs_image, needs_text = shape is not None, metadata.get("max_length") is not None
+    for needed, given, what in ((needs_image, image is not None, "an image"), (needs_text, text is not None, "text")):
+        if needed and not given:
+            raise ValueError(f"The model in {export_dir!r} reads {what}; none was given.")
+        if given and not needed:
+            raise ValueError(f"The model in {export_dir!r} reads no {what.removeprefix('an ')}; drop it.")
+    pixels = None
+    if needs_image:
+        pixels = read_image(image, shape, resize=resize) if isinstance(image, str | os.PathLike) else _image_array(image, shape)
+    encoded = None
+    if needs_text:
+        encoded = text.encode("utf-8") if isinstance(text, str) else bytes(text)
+        limit = metadata.get("max_text_bytes") or MAX_TEXT_BYTES
+        if len(encoded) > limit:
+            raise TextTooLongError(f"The text is {len(encoded)} bytes; this export accepts at most {limit} bytes.")
+    outputs = run_export(export_dir, metadata, image=pixels, text=encoded)
+    return _answer(metadata, outputs)
+
+
+def run_export(export_dir: str, metadata: dict, *, image: np.ndarray | None, text: bytes | None) -> dict[str, np.ndarray]:
+    """Runs checked inputs through an export and returns its raw outputs (batch of 1) by name.
+
+    The export's vocabulary is verified first (`check_export_vocabulary`).
+
+    Raises:
+        ImportError: if the runtime for the export's format is missing.
+        ValueError: for an unknown format in the metadata.
+    """
+    from zoo.export.metadata import check_export_vocabulary
+
+    export_format = metadata["format"]
+    if export_format == "tf_saved_model":
+        import tensorflow as tf
+
+        loaded = tf.saved_model.load(export_dir)
+        check_export_vocabulary(export_dir, loaded=loaded)
+        feeds = {}
+        if image is not None:
+            feeds["image"] = tf.constant(image, tf.uint8)
+        if text is not None:
+            feeds["text"] = tf.constant([text])
+        return {k: v.numpy() for k, v in loaded.signatures["serving_default"](**feeds).items()}
+    if export_format not in ("onnx", "litert"):
+        raise ValueError(f"Unknown export format {export_format!r} in {export_dir!r}.")
+    feeds = {}
+    if image is not None:
+        feeds["image"] = image.astype(np.uint8)
+    if text is not None:
+        import tensorflow as tf
+
+        from zoo.data.text import Tokenizer
+
+        tokens = check_export_vocabulary(export_dir)
+        feeds["token_ids"] = Tokenizer(tokens, metadata["max_length"])(tf.constant([text])).numpy()
+    model_path = os.path.join(export_dir, metadata["model_file"])
+    if export_format == "onnx":
+        try:
+            import onnxruntime
+        except ImportError as error:
+            raise ImportError("running an ONNX export needs onnxruntime: pip install onnxruntime") from error
+        session = onnxruntime.InferenceSession(model_path, providers=["CPUExecutionProvider"])
+        names = [o.name for o in session.get_outputs()]
+        return dict(zip(names, session.run(names, feeds), strict=True))
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError as error:
+        raise ImportError("running a LiteRT export needs ai-edge-litert: pip install ai-edge-litert") from error
+    runner = Interpreter(model_path=model_path).get_signature_runner("serving_default")
+    return {k: np.asarray(v) for k, v in runner(**feeds).items()}
+
+
+def image_polarity_warning(image) -> str | None:
+    """Says when an image looks like a dark digit on a light ground (MNIST is light on dark).
+
+    Args:
+        image: pixels as a uint8 array (any shape), or floats in [0, 1].
+
+    Returns:
+        A one-line warning, or None when the mean brightness fits MNIST-like input.
+    """
+    pixels = np.asarray(image, dtype=np.float64)
+    if pixels.size == 0:
+        return None
+    if not np.issubdtype(np.asarray(image).dtype, np.integer) and pixels.max() <= 1.0:
+        pixels = pixels * 255.0
+    mean = float(pixels.mean())
+    if mean < POLARITY_THRESHOLD:
+        return None
+    return (
+        f"the image's mean brightness is {mean:.0f} of 255, which suggests a dark digit on a light background; "
+        "the model expects MNIST-like images (a light digit on a dark background): invert the image."
+    )
+
+
+def read_image(path: str | os.PathLike, shape, *, resize: bool = False) -> np.ndarray:
+    """Reads an image file into a uint8 [1, H, W, C] array for an export.
+
+    Args:
+        path: image file (PNG, JPEG, GIF or BMP).
+        shape: the export's (H, W, C); None entries accept any size.
+        resize: scale the image to (H, W) instead of refusing another size.
+
+    Raises:
+        FileNotFoundError: if the file is missing.
+        ValueError: if it is too large, not a decodable image, or of another
+            size than the model takes (without `resize`).
+    """
+    import tensorflow as tf
+
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"Image file {path!r} does not exist.")
+    size = os.path.getsize(path)
+    if size > MAX_IMAGE_FILE_BYTES:
+        raise ValueError(f"Image file {path!r} is {size} bytes; the limit is {MAX_IMAGE_FILE_BYTES} bytes.")
+    with open(path, "rb") as f:
+        data = f.read()
+    dims = png_dimensions(data)
+    if dims is not None and dims[0] * dims[1] > MAX_IMAGE_PIXELS:
+        raise ValueError(f"{path!r} declares {dims[1]}x{dims[0]} pixels; the limit is {MAX_IMAGE_PIXELS} pixels.")
+    height, width, channels = shape
+    try:
+        image = tf.io.decode_image(data, channels=channels or 0, expand_animations=False, dtype=tf.uint8)
+    except tf.errors.InvalidArgumentError:
+        # TensorFlow's message names an internal graph node; the user needs the file and the formats.
+        raise ValueError(f"{path!r} is not a PNG, JPEG, GIF or BMP image.") from None
+    actual = tuple(int(d) for d in image.shape)
+    wanted = (height or actual[0], width or actual[1])
+    if actual[:2] != wanted:
+        if not resize:
+            raise ValueError(
+                f"{path!r} is {actual[1]}x{actual[0]} pixels; the model takes {wanted[1]}x{wanted[0]} "
+                "(pass --resize to scale it)."
+            )
+        image = tf.cast(tf.round(tf.clip_by_value(tf.image.resize(image, wanted, antialias=True), 0, 255)), tf.uint8)
+    return image.numpy()[None]
+
+
+def png_dimensions(data: bytes) -> tuple[int, int] | None:
+    """(height, width) from a PNG header, or None if `data` is not a PNG."""
+    if len(data) < 24 or data[:8] != b"\x89PNG\r\n\x1a\n" or data[12:16] != b"IHDR":
+        return None
+    width, height = struct.unpack(">II", data[16:24])
+    return height, width
+
+
+def _image_array(image, shape) -> np.ndarray:
+    pixels = np.asarray(image)
+    if pixels.ndim == 3:
+        pixels = pixels[None]
+    expected = [1, *shape]
+    if pixels.dtype != np.uint8 or pixels.ndim != 4 or any(
+        want is not None and got != want for got, want in zip(pixels.shape, expected, strict=True)
+    ):
+        wanted = "x".join("?" if d is None else str(d) for d in shape)
+        raise ValueError(
+            f"image: expected uint8 pixels of shape {wanted} (or 1x{wanted}); got {pixels.dtype} {list(pixels.shape)}."
+        )
+    return pixels
+
+
+def _answer(metadata: dict, outputs: dict[str, np.ndarray]) -> dict:
+    answers = {}
+    for head, info in metadata["heads"].items():
+        probabilities = np.asarray(outputs[info["outputs"]["probabilities"]])[0]
+        index = int(np.asarray(outputs[info["outputs"]["label"]])[0])
+        names = info.get("class_names") or [str(i) for i in range(len(probabilities))]
+        order = np.argsort(-probabilities, kind="stable")
+        answers[head] = {
+            "answer": names[index],
+            "index": index,
+            "probabilities": {names[i]: float(probabilities[i]) for i in order},
+        }
+    first = dict(next(iter(answers.values())))
+    if len(answers) > 1:
+        first["heads"] = answers
+    return first

@@ -1,0 +1,202 @@
+"""The files of a run folder, written in an order that never disagrees with itself.
+
+A finished run folder holds, written in this order at the end of training:
+
+1. `vocabulary.txt` (text models): one token per line;
+2. `model.keras`: the trained model;
+3. `config.json`: the resolved settings, with `vocabulary_size` and
+   `vocabulary_sha256` binding the vocabulary to the model;
+4. `metrics.json`, the completion marker, last: the final metrics, the
+   `step` and `epoch` they describe, and under `artifacts` the SHA-256 of
+   `model.keras`, `vocabulary.txt` and `config.json`.
+
+Each file is replaced atomically (temporary file, then rename), and a run
+that is going to train removes `metrics.json` before it changes anything
+else, so every prefix of the sequence is either an unfinished run (no
+`metrics.json`: it resumes from its checkpoints) or a complete one
+(`verify_run` passes). Besides these the folder holds `checkpoints/`,
+`logs/` (TensorBoard: TensorFlow opens one new event file per writer and
+process, so each attempt of a resumed run adds one file per writer; the
+viewer merges them) and `.lock` (see `zoo.training.runlock`).
+
+Imports no TensorFlow.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from zoo.core.atomic import atomic_save_model
+from zoo.core.jsonio import read_json, to_json, write_json
+
+__all__ = [
+    "CONFIG", "METRICS", "MODEL", "VOCABULARY", "RunIncomplete",
+    "check_out_folder", "file_sha256", "verify_run", "write_final",
+]
+
+CONFIG, METRICS, MODEL, VOCABULARY = "config.json", "metrics.json", "model.keras", "vocabulary.txt"
+# Names a run of the zoo writes; a folder holding only these is one of ours.
+_OWN_NAMES = {CONFIG, METRICS, MODEL, VOCABULARY, "checkpoints", "logs", ".lock"}
+
+
+class RunIncomplete(ValueError):
+    """A run folder is unfinished or its files disagree with its completion marker."""
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """The SHA-256 of a file's bytes, as 64 hex digits."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_out_folder(out: str) -> None:
+    """Refuses a run folder that exists, is not empty and is not a run of the zoo.
+
+    A zoo run is recognised by its `checkpoints/` folder or a `config.json`
+    holding `zoo_version`; a folder holding only names a run writes (say,
+    a run killed before its first checkpoint) counts as one too.
+
+    Raises:
+        ValueError: `out` is a file, or a non-empty folder of something else
+            (the message names the folder and some of what is in it).
+    """
+    if not os.path.lexists(out):
+        return
+    if not os.path.isdir(out):
+        raise ValueError(f"--out {out} exists and is not a folder; choose a new folder for the run.")
+    names = sorted(os.listdir(out))
+    if not names or os.path.isdir(os.path.join(out, "checkpoints")) or _is_zoo_config(os.path.join(out, CONFIG)):
+        return
+    if all(name in _OWN_NAMES or name.startswith(".") and ".tmp-" in name for name in names):
+        return
+    shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+    raise ValueError(
+        f"--out {out} is not empty and is not a run of the zoo (it holds {shown}); "
+        "choose a new or empty folder, or a previous run's folder to resume it."
+    )
+
+
+def invalidate(out: str) -> None:
+    """Removes the completion marker before a run changes the folder (see the module docstring)."""
+    try:
+        os.remove(os.path.join(out, METRICS))
+    except FileNotFoundError:
+        pass
+
+
+def write_vocabulary(out: str, vocabulary: list[str]) -> str:
+    """Writes `vocabulary.txt` atomically; returns its SHA-256. OSError names the file."""
+    from zoo.data.text import save_vocabulary
+
+    path = os.path.join(out, VOCABULARY)
+    _write(path, lambda: save_vocabulary(vocabulary, path))
+    return file_sha256(path)
+
+
+def write_final(out: str, *, model, config: Mapping[str, Any], metrics: Mapping[str, Any],
+                vocabulary: list[str] | None) -> None:
+    """Writes the final artifacts in the safe order, `metrics.json` (the marker) last.
+
+    Raises:
+        OSError: a write failed (no space, read-only, permission); its
+            `filename` names the file. The folder is left unfinished (no
+            marker) or complete, never in between.
+    """
+    artifacts = {}
+    if vocabulary is not None:
+        artifacts[VOCABULARY] = write_vocabulary(out, vocabulary)
+    path = os.path.join(out, MODEL)
+    _write(path, lambda: atomic_save_model(model, path, overwrite=True))
+    artifacts[MODEL] = file_sha256(path)
+    path = os.path.join(out, CONFIG)
+    _write(path, lambda: write_json(path, to_json(dict(config))))
+    artifacts[CONFIG] = file_sha256(path)
+    path = os.path.join(out, METRICS)
+    _write(path, lambda: write_json(path, to_json({**metrics, "artifacts": artifacts})))
+
+
+def write_config(out: str, config: Mapping[str, Any]) -> None:
+    """Writes `config.json` (at the start of a run); OSError names the file."""
+    path = os.path.join(out, CONFIG)
+    _write(path, lambda: write_json(path, to_json(dict(config))))
+
+
+def verify_run(run_dir: str | os.PathLike, *, allow_unhashed: bool = False) -> dict[str, Any]:
+    """Checks that a run folder is complete and that its files are the ones its marker describes.
+
+    Args:
+        run_dir: a run folder written by `zoo.train`.
+        allow_unhashed: accept a finished run from an older zoo, whose
+            `metrics.json` records no artifact hashes (nothing to check).
+
+    Returns:
+        The contents of `metrics.json` (final metrics, `step`, `epoch`,
+        `artifacts`).
+
+    Raises:
+        RunIncomplete: (a ValueError) no `metrics.json` (the run did not
+            finish), a marker from before this layout, or a file whose
+            SHA-256 differs from the marker's, or a vocabulary whose hash
+            differs from `config.json`'s; the message names the file.
+    """
+    run_dir = os.fspath(run_dir)
+    path = os.path.join(run_dir, METRICS)
+    if not os.path.exists(path):
+        raise RunIncomplete(f"{run_dir} is not a finished run (no {METRICS}); run the same training again to finish it.")
+    marker = read_json(path)
+    artifacts = marker.get("artifacts") if isinstance(marker, dict) else None
+    if not isinstance(artifacts, dict) or MODEL not in artifacts:
+        if allow_unhashed and isinstance(marker, dict):
+            return marker
+        raise RunIncomplete(f"{path} records no artifact hashes (a run from an older zoo); train it again to finish it.")
+    for name, expected in artifacts.items():
+        file = os.path.join(run_dir, name)
+        if not os.path.exists(file):
+            raise RunIncomplete(f"{file} is missing, but {METRICS} describes it.")
+        if file_sha256(file) != expected:
+            raise RunIncomplete(
+                f"{file} is not the file {METRICS} describes (SHA-256 differs): it was changed after the run "
+                "finished, or the run's final save was cut short; run the same training again."
+            )
+    config = read_json(os.path.join(run_dir, CONFIG))
+    recorded = config.get("vocabulary_sha256")
+    if recorded is not None and artifacts.get(VOCABULARY) != recorded:
+        raise RunIncomplete(f"{os.path.join(run_dir, VOCABULARY)} does not match vocabulary_sha256 in {CONFIG}.")
+    return marker
+
+
+def read_config(out: str) -> dict[str, Any] | None:
+    """The run's `config.json`, or None when there is none."""
+    path = os.path.join(out, CONFIG)
+    if not os.path.exists(path):
+        return None
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def _is_zoo_config(path: str) -> bool:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            config = json.load(handle)
+    except (OSError, ValueError):
+        return False
+    return isinstance(config, dict) and "zoo_version" in config
+
+
+def _write(path: str, write) -> None:
+    # The atomic writers leave the old file in place on failure; make the error name the file.
+    try:
+        write()
+    except OSError as error:
+        if error.filename is None or str(error.filename).startswith(os.path.join(os.path.dirname(path), ".")):
+            code = error.errno or errno.EIO
+            raise OSError(code, f"{os.strerror(code)} while writing", path) from error
+        raise
