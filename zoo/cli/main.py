@@ -99,7 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exit_:  # --help, --version, or a usage error already printed
         return exit_.code if isinstance(exit_.code, int) else EXIT_BAD_INPUT
     verbose = bool(getattr(args, "verbose", False))
-    level = logging.WARNING if getattr(args, "quiet", False) else logging.INFO
+    # `zoo train` reports its library's INFO records (resuming, strategy); other commands, such as the
+    # demo's many runs, only warnings.
+    level = logging.INFO if args.command == "train" and not getattr(args, "quiet", False) else logging.WARNING
     with quiet.tensorflow_output(enabled=not verbose), _zoo_logs(f"zoo {args.command}", level):
         return _run(args, verbose)
 
