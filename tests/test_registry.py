@@ -51,7 +51,7 @@ def test_user_registered_model_builds_with_validated_overrides(scratch_registry)
 
     assert zoo.build("scratch_dense", units=5).output.shape == (None, 5)
     assert zoo.describe("scratch_dense")["description"] == "A one-layer test model."
-    with pytest.raises(ValueError, match=r"units='5'.*expected a int"):
+    with pytest.raises(ValueError, match=r"units='5'.*expected an int"):
         zoo.build("scratch_dense", units="5")
 
 
@@ -65,6 +65,17 @@ def test_unknown_name_suggests_close_matches():
         zoo.build("cnn_lstm_concatt")
 
 
+def test_unrelated_name_gets_no_suggestion():
+    with pytest.raises(ValueError, match=r"Unknown model 'nonsense'\. `zoo") as info:
+        zoo.build("nonsense")
+    assert "Did you mean" not in str(info.value)
+
+
+def test_list_models_refuses_a_pattern_that_is_not_a_string():
+    with pytest.raises(TypeError, match=r"list_models\(pattern=123\): expected a wildcard string .* got int"):
+        zoo.list_models(123)
+
+
 def test_unknown_override_key_names_it_and_suggests():
     with pytest.raises(ValueError, match=r"Unknown hyperparameter 'num_head'=4 .*Did you mean 'num_heads'"):
         zoo.build("cnn_lstm_xattn", num_head=4)
@@ -73,12 +84,15 @@ def test_unknown_override_key_names_it_and_suggests():
 @pytest.mark.parametrize(
     "override, message",
     [
-        ({"vocab_size": "big"}, r"vocab_size='big'.*expected a int, got str"),
-        ({"vocab_size": 2.5}, r"vocab_size=2.5.*expected a int"),
+        ({"vocab_size": "big"}, r"Invalid type .*vocab_size='big'.*expected an int, got str"),
+        ({"vocab_size": 2.5}, r"Invalid type .*vocab_size=2.5.*expected an int"),
         ({"batch_norm": 1}, r"batch_norm=1.*expected a bool"),
-        ({"rnn_cell": "rnn"}, r"rnn_cell='rnn'.*expected one of 'lstm', 'gru'"),
-        ({"conv_filters": 32}, r"conv_filters=32.*expected a sequence of a int"),
-        ({"image_shape": (28, 28)}, r"image_shape=\(28, 28\).*expected a sequence"),
+        ({"rnn_cell": "rnn"}, r"Invalid value .*rnn_cell='rnn'.*expected one of 'lstm', 'gru', got 'rnn'"),
+        ({"rnn_cell": 3}, r"Invalid type .*rnn_cell=3.*expected one of 'lstm', 'gru', got int"),
+        ({"conv_filters": 32}, r"Invalid type .*conv_filters=32.*expected a sequence of ints, got int"),
+        ({"conv_filters": (8, "a")}, r"Invalid type .*expected a sequence of ints, got str at position 1"),
+        ({"image_shape": (28, 28)},
+         r"Invalid length .*image_shape=\(28, 28\).*expected a sequence of 3 ints, got 2 items"),
     ],
 )
 def test_wrong_type_is_rejected(override, message):

@@ -39,6 +39,10 @@ __all__ = [
 ]
 
 MODALITIES = ("image", "text", "audio")
+# How similar (difflib ratio) an unknown name must be to a known one to be
+# suggested: typos score above 0.8, while unrelated words still reach 0.6
+# against some of 16 names ('nonsense' vs 'cnn_seed': 0.62).
+SUGGESTION_CUTOFF = 0.7
 
 
 @dataclasses.dataclass(frozen=True)
@@ -167,10 +171,18 @@ def list_models(pattern: str | None = None) -> list[str]:
 
     Returns:
         The matching names in alphabetical order.
+
+    Raises:
+        TypeError: if `pattern` is neither a string nor None.
     """
     names = sorted(_REGISTRY)
     if pattern is None:
         return names
+    if not isinstance(pattern, str):
+        raise TypeError(
+            f"list_models(pattern={pattern!r}): expected a wildcard string such as 'cnn_lstm_*' or None, "
+            f"got {type(pattern).__name__}."
+        )
     return [n for n in names if fnmatch.fnmatchcase(n, pattern)]
 
 
@@ -181,7 +193,7 @@ def get_entry(name: str) -> ModelEntry:
         ValueError: if the name is not registered; the message suggests close names.
     """
     if not isinstance(name, str) or name not in _REGISTRY:
-        close = difflib.get_close_matches(str(name), list(_REGISTRY), n=3, cutoff=0.5)
+        close = difflib.get_close_matches(str(name), list(_REGISTRY), n=3, cutoff=SUGGESTION_CUTOFF)
         hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
         raise ValueError(
             f"Unknown model {name!r}.{hint} `zoo.list_models()` lists the {len(_REGISTRY)} registered names."
@@ -206,7 +218,7 @@ def resolve_hyperparameters(name: str, **overrides) -> dict[str, Any]:
     resolved = dict(entry.defaults)
     for key, value in overrides.items():
         if key not in entry.defaults:
-            close = difflib.get_close_matches(key, list(entry.defaults), n=1)
+            close = difflib.get_close_matches(key, list(entry.defaults), n=1, cutoff=SUGGESTION_CUTOFF)
             hint = f" Did you mean {close[0]!r}?" if close else ""
             raise ValueError(
                 f"Unknown hyperparameter {key!r}={value!r} for model {name!r}.{hint} "
@@ -317,34 +329,72 @@ def _flat_outputs(model):
     return list(outputs) if isinstance(outputs, list | tuple) else [outputs]
 
 
-def _type_name(annotation) -> str:
+def _type_name(annotation, plural: bool = False) -> str:
     origin = typing.get_origin(annotation)
     if annotation is Any:
-        return "any value"
+        return "any values" if plural else "any value"
     if origin is typing.Literal:
         return "one of " + ", ".join(repr(a) for a in typing.get_args(annotation))
     if origin in (typing.Union, types.UnionType):
-        return " or ".join(_type_name(a) for a in typing.get_args(annotation))
+        return " or ".join(_type_name(a, plural) for a in typing.get_args(annotation))
     if origin in (tuple, list):
         args = typing.get_args(annotation)
-        inner = _type_name(args[0]) if args else "value"
-        return f"a sequence of {inner}"
+        if not args:
+            described = "sequence"
+        elif len(args) == 2 and args[1] is Ellipsis:
+            described = f"sequence of {_type_name(args[0], plural=True)}"
+        elif len(set(args)) == 1:
+            described = f"sequence of {len(args)} {_type_name(args[0], plural=True)}"
+        else:
+            described = f"sequence ({', '.join(_type_name(a) for a in args)})"
+        return f"{described.replace('sequence', 'sequences', 1)}" if plural else f"a {described}"
     if origin in (dict, Mapping):
-        return "a mapping"
+        return "mappings" if plural else "a mapping"
     if annotation is type(None):
         return "None"
-    return f"a {getattr(annotation, '__name__', str(annotation))}"
+    name = getattr(annotation, "__name__", str(annotation))
+    if plural:
+        return f"{name}s"
+    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
 
 
 def _coerce(model_name: str, key: str, value: Any, annotation) -> Any:
     """Checks `value` against `annotation`; returns it in canonical form (tuples for sequences)."""
     ok, coerced = _matches(value, annotation)
     if not ok:
+        problem, received = _mismatch(value, annotation)
         raise ValueError(
-            f"Invalid type for hyperparameter {key}={value!r} of model {model_name!r}: "
-            f"expected {_type_name(annotation)}, got {type(value).__name__}."
+            f"Invalid {problem} for hyperparameter {key}={value!r} of model {model_name!r}: "
+            f"expected {_type_name(annotation)}, got {received}."
         )
     return coerced
+
+
+def _mismatch(value: Any, annotation) -> tuple[str, str]:
+    """What is wrong with a value that does not match: ("value"|"length"|"type", what was received)."""
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        # Report against the alternative the value resembles (same type), if any.
+        for arg in args:
+            problem, received = _mismatch(value, arg)
+            if problem != "type":
+                return problem, received
+        return "type", type(value).__name__
+    if origin is typing.Literal:
+        if any(type(value) is type(a) for a in args):
+            return "value", repr(value)
+        return "type", type(value).__name__
+    if origin in (tuple, list) and isinstance(value, list | tuple):
+        fixed = args and not (len(args) == 2 and args[1] is Ellipsis)
+        if fixed and len(args) != len(value):
+            return "length", f"{len(value)} item{'s' if len(value) != 1 else ''}"
+        element_types = args if fixed else args[:1] * len(value)
+        for position, (item, item_type) in enumerate(zip(value, element_types, strict=False)):
+            if not _matches(item, item_type)[0]:
+                problem, received = _mismatch(item, item_type)
+                return problem, f"{received} at position {position}"
+    return "type", type(value).__name__
 
 
 def _matches(value: Any, annotation) -> tuple[bool, Any]:

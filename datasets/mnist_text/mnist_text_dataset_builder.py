@@ -25,7 +25,9 @@ import dataclasses
 import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
+import tqdm
 from etils import epath
+from tensorflow_datasets.core.utils import tqdm_utils
 from zoo.datasets.mnist_text import generation
 from zoo.datasets.mnist_text import mnist_files as mnist
 
@@ -125,6 +127,34 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             license="CC BY-SA 3.0 (MNIST images)",
         )
 
+    def download_and_prepare(self, *args, **kwargs):
+        """Prepares the dataset as TFDS does, with one progress bar per split instead of TFDS's.
+
+        TFDS's bars name temporary shard files (lines of ~200 characters) and
+        count splits, not examples; `_generate_examples` shows its own.
+        """
+        enabled = getattr(tqdm_utils, "_active", True)
+        tfds.disable_progress_bar()
+        try:
+            return super().download_and_prepare(*args, **kwargs)
+        finally:
+            tfds.display_progress_bar(enabled)
+
+    def _log_download_bytes(self) -> None:
+        # TFDS's message ("Downloading and preparing dataset Unknown size ...")
+        # is wrong here: nothing is downloaded when the files are local.
+        name = f"{self.name}/{self.builder_config.name}"
+        try:
+            directory = mnist.resolve_source_dir(self._source_dir)
+        except FileNotFoundError:
+            directory = None  # _split_generators reports it
+        source = (f"from local MNIST files in {directory}" if directory is not None
+                  else "from the official MNIST files (TFDS download manager)")
+        print(f"preparing {name} {source} into {self.data_dir} (once per data directory)", flush=True)
+
+    def _log_download_done(self) -> None:
+        print(f"prepared {self.name}/{self.builder_config.name} in {self.data_dir}", flush=True)
+
     def _split_generators(self, dl_manager: tfds.download.DownloadManager):
         paths = self._source_paths(dl_manager)
         train_images, train_labels = mnist.read_pair(paths["train_images"], paths["train_labels"])
@@ -133,11 +163,13 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         train_ids = np.arange(len(train_labels), dtype=np.int64)
         test_ids = len(train_labels) + np.arange(len(test_labels), dtype=np.int64)
         return {
-            "train": self._generate_examples(train_images[~validation], train_labels[~validation], train_ids[~validation]),
-            "validation": self._generate_examples(
-                train_images[validation], train_labels[validation], train_ids[validation]
+            "train": self._generate_examples(
+                train_images[~validation], train_labels[~validation], train_ids[~validation], split="train"
             ),
-            "test": self._generate_examples(test_images, test_labels, test_ids),
+            "validation": self._generate_examples(
+                train_images[validation], train_labels[validation], train_ids[validation], split="validation"
+            ),
+            "test": self._generate_examples(test_images, test_labels, test_ids, split="test"),
         }
 
     def _source_paths(self, dl_manager) -> dict:
@@ -155,7 +187,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
                 f"DownloadConfig(manual_dir=that folder)."
             ) from e
 
-    def _generate_examples(self, images: np.ndarray, labels: np.ndarray, ids: np.ndarray):
+    def _generate_examples(self, images: np.ndarray, labels: np.ndarray, ids: np.ndarray, split: str = ""):
         """Yields (example id, example) for one split; the id is the stable key."""
         config = self.builder_config
         records = []
@@ -175,9 +207,14 @@ class Builder(tfds.core.GeneratorBasedBuilder):
                 pixels[i], degradation = generation.degrade(pixels[i], image_draws)
                 record.update({keys.TEXT: text}, digit=digit, kind=kind, degradation=degradation)
             records.append(record)
-        for record, png in zip(records, _encode_png(pixels), strict=True):
-            record[keys.IMAGE] = png
-            yield record[keys.EXAMPLE_ID], record
+        # disable=None: a bar on a terminal, nothing in logs (the start and end lines say enough there).
+        progress = tqdm.tqdm(total=len(records), desc=f"  {config.name} {split}".rstrip(), unit=" examples",
+                             disable=None, mininterval=0.5, leave=False)
+        with progress:
+            for record, png in zip(records, _encode_png(pixels), strict=True):
+                record[keys.IMAGE] = png
+                progress.update()
+                yield record[keys.EXAMPLE_ID], record
 
 
 def _encode_png(images: np.ndarray):

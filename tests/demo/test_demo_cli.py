@@ -63,14 +63,17 @@ def test_quick_demo_writes_the_table_and_every_artifact(tmp_path, demo_data_dir,
     ],
 )
 def test_bad_arguments_exit_with_code_2(argv, message, capsys):
-    if message is None:
-        with pytest.raises(SystemExit) as exit_info:
-            main(argv)
-        assert exit_info.value.code == 2
-        assert "not allowed with argument" in capsys.readouterr().err
-    else:
-        assert main(argv) == 2
-        assert message in capsys.readouterr().err
+    assert main(argv) == 2
+    error = capsys.readouterr().err
+    assert (message or "not allowed with argument") in error
+    assert len(error.strip().splitlines()) == 1
+
+
+def test_missing_mnist_dir_is_refused_even_with_prepared_data(tmp_path, capsys):
+    assert main(["demo", "--quick", "--out", str(tmp_path / "demo"), "--mnist-dir", str(tmp_path / "nowhere")]) == 2
+    error = capsys.readouterr().err
+    assert "--mnist-dir" in error and "does not exist" in error
+    assert not (tmp_path / "demo").exists()
 
 
 def test_out_must_be_a_directory(tmp_path, capsys):

@@ -11,6 +11,7 @@ import tensorflow as tf
 from export_helpers import VOCABULARY, build_tiny, images, reference
 
 from zoo.cli.main import main
+from zoo.export import MAX_TEXT_BYTES
 from zoo.training import runfiles
 
 CLASSES = ["no", "yes", "maybe"]
@@ -48,15 +49,43 @@ def test_export_and_predict_saved_model(run_dir, digit_png, tmp_path, capsys):
     assert main(["export", str(root), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "exported tf_saved_model" in printed and "text string[batch]" in printed
-    result = _predict_json(capsys, out, png, "Is it even?")["probabilities"]
+    result = _predict_json(capsys, out, png, "Is it even?")
     expected = reference(model, image, np.array([b"Is it even?"], dtype=object))[0]
-    assert result["label"] == int(expected.argmax())
-    assert result["class_name"] == CLASSES[result["label"]]
-    assert result["top"][0]["probability"] == pytest.approx(float(expected.max()), abs=1e-5)
+    assert sorted(result) == ["answer", "index", "probabilities"]
+    assert result["index"] == int(expected.argmax())
+    assert result["answer"] == CLASSES[result["index"]]
+    assert sorted(result["probabilities"]) == sorted(CLASSES)
+    np.testing.assert_allclose([result["probabilities"][name] for name in CLASSES], expected, atol=1e-5)
     assert main(["predict", str(out), "--image", str(png), "--text", "is it even?", "--top", "2"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == f"label: {result['label']} ({result['class_name']})"
-    assert len(lines) == 4  # label, header, two probabilities
+    assert lines[0] == f"answer: {result['answer']}"
+    assert lines[1] == "top probabilities:" and lines[2].split()[0] == result["answer"]
+    assert len(lines) == 4  # answer, header, two probabilities
+
+    # Bad requests: one line each, before the model runs; nothing written.
+    before = sorted(p.name for p in tmp_path.iterdir())
+    not_an_image = tmp_path / "notes.png"
+    not_an_image.write_text("not an image")
+    for argv, message in [
+        (["--image", str(png), "--text", "x" * (MAX_TEXT_BYTES + 1)],
+         f"--text is {MAX_TEXT_BYTES + 1} bytes (UTF-8); this export accepts at most {MAX_TEXT_BYTES}"),
+        (["--image", str(not_an_image), "--text", "x"], f"{str(not_an_image)!r} is not a PNG, JPEG, GIF or BMP image"),
+    ]:
+        assert main(["predict", str(out), *argv]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0], err
+        assert "function_node" not in err[0] and "DecodeImage" not in err[0]
+    not_an_image.unlink()
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+    # A dark digit on white paper: answered, with one warning line.
+    light = tmp_path / "light.png"
+    paper = np.full((12, 12, 1), 230, np.uint8)
+    paper[3:9, 5:7] = 20  # a dark stroke
+    light.write_bytes(tf.io.encode_png(paper).numpy())
+    assert main(["predict", str(out), "--image", str(light), "--text", "is it even?"]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"zoo predict: warning: {light}: ") and "light digit on a dark background" in err[0]
 
     # An existing export is kept unless --overwrite is given.
     assert main(["export", str(root), "--out", str(out)]) == 2
@@ -72,10 +101,10 @@ def test_litert_needs_unroll_and_predicts_the_same(run_dir, digit_png, tmp_path,
     assert "--unroll" in capsys.readouterr().err
     assert main(["export", str(root), "--format", "litert", "--unroll", "--out", str(tmp_path / "lite")]) == 0
     assert os.path.exists(tmp_path / "lite" / "TOKENIZE.md")
-    result = _predict_json(capsys, tmp_path / "lite", png, "what digit is this")["probabilities"]
+    result = _predict_json(capsys, tmp_path / "lite", png, "what digit is this")
     expected = reference(model, image, np.array([b"what digit is this"], dtype=object))[0]
-    assert result["label"] == int(expected.argmax())
-    assert result["top"][0]["probability"] == pytest.approx(float(expected.max()), abs=1e-3)
+    assert result["index"] == int(expected.argmax())
+    assert result["probabilities"][result["answer"]] == pytest.approx(float(expected.max()), abs=1e-3)
 
 
 @pytest.mark.slow
@@ -85,11 +114,11 @@ def test_onnx_export_and_predict(run_dir, digit_png, tmp_path, capsys):
     root, model = run_dir
     png, image = digit_png
     assert main(["export", str(root), "--format", "onnx", "--out", str(tmp_path / "onnx")]) == 0
-    result = _predict_json(capsys, tmp_path / "onnx", png, "is it odd")["probabilities"]
+    result = _predict_json(capsys, tmp_path / "onnx", png, "is it odd")
     expected = reference(model, image, np.array([b"is it odd"], dtype=object))[0]
-    assert result["label"] == int(expected.argmax())
-    assert result["class_name"] == CLASSES[result["label"]]
-    assert result["top"][0]["probability"] == pytest.approx(float(expected.max()), abs=1e-4)
+    assert result["index"] == int(expected.argmax())
+    assert result["answer"] == CLASSES[result["index"]]
+    assert result["probabilities"][result["answer"]] == pytest.approx(float(expected.max()), abs=1e-4)
 
 
 @pytest.mark.slow

@@ -4,7 +4,6 @@ import ast
 import os
 import shutil
 
-import zoo
 from zoo.core.atomic import atomic_path
 
 
@@ -42,6 +41,21 @@ def parse_overrides(items: list[str]) -> dict:
     return overrides
 
 
+def check_plot_path(path: str) -> None:
+    """Checks a --plot file name before anything is built.
+
+    Raises:
+        ValueError: for an extension other than .png/.svg/.pdf/.dot.
+        FileNotFoundError: if the file's directory does not exist.
+    """
+    extension = os.path.splitext(path)[1].lower()
+    if extension not in (".png", ".svg", ".pdf", ".dot"):
+        raise ValueError(f"--plot {path!r}: expected a file name ending in .png, .svg, .pdf or .dot")
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f"--plot {path!r}: directory {directory!r} does not exist")
+
+
 def plot(model, path: str) -> None:
     """Draws `model` to `path` with `keras.utils.plot_model`, written atomically.
 
@@ -51,24 +65,24 @@ def plot(model, path: str) -> None:
     """
     import keras
 
-    extension = os.path.splitext(path)[1].lower()
-    if extension not in (".png", ".svg", ".pdf", ".dot"):
-        raise ValueError(f"--plot {path!r}: expected a file name ending in .png, .svg, .pdf or .dot")
+    check_plot_path(path)
     try:
         import pydot  # noqa: F401
     except ImportError as error:
         raise ValueError("drawing needs pydot: pip install 'zoo[plot]'") from error
     if shutil.which("dot") is None:
         raise ValueError("drawing needs the graphviz 'dot' program: apt-get install graphviz (or brew install graphviz)")
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise FileNotFoundError(f"--plot {path!r}: directory {directory!r} does not exist")
     with atomic_path(path) as temporary:
         keras.utils.plot_model(model, to_file=temporary, show_shapes=True, show_layer_names=True)
 
 
 def run(args) -> int:
-    model = zoo.build(args.name, **parse_overrides(args.overrides))
+    import zoo  # registers the models; loads Keras and TensorFlow, so not at parse time
+
+    overrides = parse_overrides(args.overrides)
+    if args.plot:
+        check_plot_path(args.plot)
+    model = zoo.build(args.name, **overrides)
     if args.summary:
         model.summary()
     if args.plot:

@@ -2,7 +2,6 @@
 
 import json
 
-import zoo
 from zoo.cli.build_cmd import parse_overrides
 
 
@@ -41,6 +40,8 @@ def format_card(card: dict) -> str:
 
 
 def run(args) -> int:
+    import zoo  # registers the models; loads Keras and TensorFlow, so not at parse time
+
     card = zoo.describe(args.name, **parse_overrides(args.overrides))
     print(json.dumps(card, indent=2) if args.json else format_card(card))
     return 0

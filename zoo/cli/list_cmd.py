@@ -1,6 +1,5 @@
 """`zoo list [PATTERN]`: the registered model names."""
 
-import zoo
 
 
 def add_parser(subparsers):
@@ -10,6 +9,7 @@ def add_parser(subparsers):
 
 
 def run(args) -> int:
+    import zoo  # registers the models; loads Keras and TensorFlow, so not at parse time
     from zoo.cli.main import UsageError
 
     names = zoo.list_models(args.pattern)

@@ -23,6 +23,7 @@ prefetch.
 from __future__ import annotations
 
 import contextlib
+import difflib
 import functools
 import os
 import re
@@ -298,11 +299,40 @@ def _check_config(config) -> None:
         raise ValueError(f"Unknown config {config!r}; expected one of {list(CONFIGS)}.")
 
 
+def check_split(config: str, split: str) -> None:
+    """Checks a config name and a split (a name or a TFDS slice of one) without reading any data.
+
+    Args:
+        config: "vqa", "caption" or "digits".
+        split: "train", "validation" or "test", or a slice such as "train[:1000]",
+            "train[10%:]" or "test[-500:]".
+
+    Raises:
+        ValueError: naming the config or split received and what is allowed
+            (with a suggestion for a misspelt split name).
+    """
+    _check_config(config)
+    _check_split(split)
+
+
 def _check_split(split) -> None:
-    if not isinstance(split, str) or not _SPLIT_RE.match(split):
+    match = _SPLIT_RE.match(split) if isinstance(split, str) else None
+    if match is None:
+        name = split.split("[", 1)[0] if isinstance(split, str) else split
+        close = difflib.get_close_matches(str(name), SPLITS, n=1, cutoff=0.6)
+        hint = f" Did you mean {close[0] + split[len(name):]!r}?" if close and isinstance(split, str) else ""
         raise ValueError(
-            f"Unknown split {split!r}; expected one of {list(SPLITS)} or a TFDS slice of one, e.g. 'train[:1000]'."
+            f"Unknown split {split!r}.{hint} Expected one of {', '.join(SPLITS)} or a TFDS slice of one, "
+            "e.g. 'train[:1000]' or 'train[10%:]'."
         )
+    if match.group(2):
+        try:
+            tfds.core.ReadInstruction.from_spec(split)
+        except (ValueError, AssertionError):
+            raise ValueError(
+                f"Split {split!r} has a malformed slice {match.group(2)!r}: expected [FROM:TO] with integers or "
+                "percentages, e.g. 'train[:1000]', 'train[10%:]' or 'test[-500:]'."
+            ) from None
 
 
 def _check_positive_int(name: str, value) -> None:
