@@ -1,10 +1,12 @@
 """zoo: named multimodal (image + text) Keras models, built in one call.
 
-`import zoo` registers every model, layer and other serializable object of
-the zoo (so `keras.models.load_model` opens any saved zoo model) and imports
-no TensorFlow: the builders use `keras.layers` and `keras.ops` only, so they
-work on the JAX and PyTorch backends too. The TensorFlow parts (`zoo.data`,
-`zoo.datasets`, `zoo.training`, `zoo.export`) load when first used.
+`import zoo` makes every model, layer and other serializable object of the
+zoo known to Keras, so `keras.models.load_model` opens any saved zoo model.
+It does so the moment Keras is imported (at once, if Keras already is), so
+`import zoo` alone costs nothing: the `zoo` command answers `--help` without
+loading Keras or TensorFlow. The builders use `keras.layers` and `keras.ops`
+only, so they work on the JAX and PyTorch backends too; the TensorFlow parts
+(`zoo.data`, `zoo.datasets`, `zoo.training`, `zoo.export`) load when first used.
 
 >>> import zoo
 >>> zoo.list_models("cnn_lstm_concat*")
@@ -18,19 +20,32 @@ import importlib
 import importlib.util
 import os as _os
 
+import wrapt as _wrapt
+
+from zoo.core.version import __version__
+
 # Keras picks its backend at first import. The zoo's training, data and export
 # code is TensorFlow, so default to it where it is installed, unless the user
 # chose another backend.
 if importlib.util.find_spec("tensorflow") is not None:
     _os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-from zoo import layers, models  # noqa: E402, F401  (registers every serializable object)
-from zoo.core.version import __version__  # noqa: E402
-from zoo.registry import build, describe, list_models, register_model  # noqa: E402
 
-# TensorFlow-only parts load on first use, so `import zoo` stays backend-agnostic.
-_LAZY_MODULES = ("data", "datasets", "training", "export", "demo", "cli", "testing")
+@_wrapt.when_imported("keras")
+def _register_with_keras(_keras_module):
+    # Keras' own import (by the user, by a zoo module or already done) is the
+    # one moment registration needs: nothing can deserialize before it.
+    importlib.import_module("zoo.layers")
+    importlib.import_module("zoo.models")
+
+
+# Modules and functions that load on first use.
+_LAZY_MODULES = ("layers", "towers", "models", "data", "datasets", "training", "export", "demo", "cli", "testing")
 _LAZY_FUNCTIONS = {
+    "build": ("zoo.registry", "build"),
+    "describe": ("zoo.registry", "describe"),
+    "list_models": ("zoo.registry", "list_models"),
+    "register_model": ("zoo.registry", "register_model"),
     "train": ("zoo.training", "train"),
     "export_model": ("zoo.export", "export_model"),
 }

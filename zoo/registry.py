@@ -175,6 +175,7 @@ def list_models(pattern: str | None = None) -> list[str]:
     Raises:
         TypeError: if `pattern` is neither a string nor None.
     """
+    _load_catalog()
     names = sorted(_REGISTRY)
     if pattern is None:
         return names
@@ -192,6 +193,7 @@ def get_entry(name: str) -> ModelEntry:
     Raises:
         ValueError: if the name is not registered; the message suggests close names.
     """
+    _load_catalog()
     if not isinstance(name, str) or name not in _REGISTRY:
         close = difflib.get_close_matches(str(name), list(_REGISTRY), n=3, cutoff=SUGGESTION_CUTOFF)
         hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
@@ -442,3 +444,8 @@ def _matches(value: Any, annotation) -> tuple[bool, Any]:
         return isinstance(value, annotation), value
     return True, value
 
+
+def _load_catalog() -> None:
+    # `import zoo` registers the catalog when Keras is imported (zoo/__init__.py);
+    # importing Keras here is that moment, without importing the models back.
+    import keras  # noqa: F401

@@ -23,24 +23,31 @@ def _run(code: str, env: dict | None = None) -> subprocess.CompletedProcess:
     )
 
 
-def test_every_saved_model_loads_with_plain_keras_after_import_zoo(tmp_path):
+@pytest.fixture(scope="module")
+def saved_catalog(tmp_path_factory):
+    """Every registered model saved as .keras, with inputs and the outputs it gave."""
+    root = tmp_path_factory.mktemp("catalog")
     expected = {}
     for name in zoo.list_models():
         model = zoo.build(name)
         inputs = random_inputs(model, batch_size=2, seed=3)
-        np.savez(tmp_path / f"{name}.npz", **inputs)
+        np.savez(root / f"{name}.npz", **inputs)
         outputs = model(inputs, training=False)
         leaves = [np.asarray(o) for o in (outputs.values() if isinstance(outputs, dict) else [outputs])]
         expected[name] = [leaf.tolist() for leaf in leaves]
-        model.save(tmp_path / f"{name}.keras")
-    (tmp_path / "expected.json").write_text(json.dumps(expected))
+        model.save(root / f"{name}.keras")
+    (root / "expected.json").write_text(json.dumps(expected))
+    return root
 
+
+@pytest.mark.parametrize("imports", ["import zoo\nimport keras", "import keras\nimport zoo"])
+def test_every_saved_model_loads_with_plain_keras_after_import_zoo(saved_catalog, imports):
+    tmp_path = saved_catalog
     result = _run(
         f"""
         import json, pathlib
         import numpy as np
-        import keras
-        import zoo
+        {imports.replace(chr(10), chr(10) + "        ")}
 
         root = pathlib.Path({str(tmp_path)!r})
         expected = json.loads((root / "expected.json").read_text())
