@@ -22,6 +22,7 @@ import os as _os
 
 import wrapt as _wrapt
 
+from zoo.core import catalog as _catalog
 from zoo.core.version import __version__
 
 # Keras picks its backend at first import. The zoo's training, data and export
@@ -31,12 +32,19 @@ if importlib.util.find_spec("tensorflow") is not None:
     _os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 
+def _load_catalog():
+    importlib.import_module("zoo.layers")
+    importlib.import_module("zoo.models")
+
+
+_catalog.set_loader(_load_catalog)
+
+
 @_wrapt.when_imported("keras")
 def _register_with_keras(_keras_module):
     # Keras' own import (by the user, by a zoo module or already done) is the
     # one moment registration needs: nothing can deserialize before it.
-    importlib.import_module("zoo.layers")
-    importlib.import_module("zoo.models")
+    _catalog.ensure_loaded()
 
 
 # Modules and functions that load on first use.

@@ -25,6 +25,7 @@ import typing
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from zoo.core import catalog
 from zoo.core.jsonio import to_json
 
 __all__ = [
@@ -175,7 +176,7 @@ def list_models(pattern: str | None = None) -> list[str]:
     Raises:
         TypeError: if `pattern` is neither a string nor None.
     """
-    _load_catalog()
+    catalog.ensure_loaded()
     names = sorted(_REGISTRY)
     if pattern is None:
         return names
@@ -193,7 +194,7 @@ def get_entry(name: str) -> ModelEntry:
     Raises:
         ValueError: if the name is not registered; the message suggests close names.
     """
-    _load_catalog()
+    catalog.ensure_loaded()
     if not isinstance(name, str) or name not in _REGISTRY:
         close = difflib.get_close_matches(str(name), list(_REGISTRY), n=3, cutoff=SUGGESTION_CUTOFF)
         hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
@@ -444,8 +445,3 @@ def _matches(value: Any, annotation) -> tuple[bool, Any]:
         return isinstance(value, annotation), value
     return True, value
 
-
-def _load_catalog() -> None:
-    # `import zoo` registers the catalog when Keras is imported (zoo/__init__.py);
-    # importing Keras here is that moment, without importing the models back.
-    import keras  # noqa: F401

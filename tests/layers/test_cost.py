@@ -1,31 +1,27 @@
 """The MAC counter: catalog figures, hand counts, and refusal of layers it cannot count."""
 
-import re
-from pathlib import Path
-
 import keras
 import pytest
 
 import zoo
 from zoo.layers.cost import attention_macs, count_macs
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+# Multiply-adds per example in millions, as first counted (hand-checked against
+# the seed architectures); the README's catalog table is generated from the counter.
+KNOWN_MACS = {
+    "cnn_seed": 2.63, "lstm_seed": 8.39, "cnn_lstm_concat_seed": 11.02, "cnn_lstm_concat": 11.05,
+    "cnn_lstm_wsum_fixed": 11.04, "cnn_lstm_wsum_learned": 11.04, "cnn_lstm_gated": 11.10, "cnn_lstm_film": 11.05,
+    "cnn_lstm_xattn": 12.49, "cnn_lstm_late": 11.05, "cnn_lstm_multitask": 11.09, "cnn_lstm_captioner": 16.57,
+    "cnn_image": 2.65, "resnet_image": 6.87, "rnn_text": 8.41, "transformer_text": 2.37,
+}
 
 
-def _catalog_macs() -> dict[str, float]:
-    """Model name -> MACs in millions, from the README catalog table."""
-    rows = re.findall(r"^\| `([a-z0-9_]+)` \|.*\| ([\d.]+) M \|$", README.read_text(), flags=re.MULTILINE)
-    return {name: float(millions) for name, millions in rows}
-
-
-def test_every_registered_model_is_counted_and_matches_the_catalog():
-    catalog = _catalog_macs()
-    assert catalog, f"no MACs column found in {README}"
+def test_every_registered_model_is_counted_and_keeps_its_known_figure():
     for name in zoo.list_models():
         macs = zoo.describe(name)["macs_per_example"]
         assert macs > 0, f"{name}: {macs} MACs"
-        if name in catalog:
-            assert round(macs / 1e6, 2) == catalog[name], f"{name}: {macs / 1e6:.2f} M, README says {catalog[name]} M"
+        if name in KNOWN_MACS:
+            assert round(macs / 1e6, 2) == KNOWN_MACS[name], f"{name}: {macs / 1e6:.2f} M, known {KNOWN_MACS[name]} M"
 
 
 class _Scale(keras.layers.Layer):
