@@ -141,3 +141,12 @@ def test_missing_vocabulary_and_corrupt_model_are_named(run, tmp_path):
     (run / "model.keras").write_bytes(data[: len(data) - 100])
     with pytest.raises(CorruptModelError, match="model.keras' is truncated or corrupt"):
         export_run(run, tmp_path / "sm")
+
+
+def test_a_folder_that_is_no_run_is_refused_and_left_untouched(tmp_path):
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine")
+    with pytest.raises(FileNotFoundError, match="has no model.keras"):
+        export_run(folder, tmp_path / "sm")
+    assert os.listdir(folder) == ["notes.txt"], "no lock file or anything else written into a folder that is no run"

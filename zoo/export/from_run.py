@@ -52,6 +52,16 @@ class RunContents:
         return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+def _check_is_run(run_dir: str) -> str:
+    """The run's model path; FileNotFoundError when `run_dir` is no run folder."""
+    if not os.path.isdir(run_dir):
+        raise FileNotFoundError(f"Run directory {run_dir!r} does not exist.")
+    model_path = os.path.join(run_dir, MODEL_FILE)
+    if not os.path.exists(model_path):
+        raise FileNotFoundError(f"{run_dir!r} has no {MODEL_FILE}: is it a finished `zoo train` run directory?")
+    return model_path
+
+
 def read_run(run_dir: str | os.PathLike) -> RunContents:
     """Loads a run directory's model (safe mode), verified vocabulary, config and class names.
 
@@ -76,11 +86,7 @@ def read_run(run_dir: str | os.PathLike) -> RunContents:
     from zoo.export.safe_load import load_model
 
     run_dir = os.fspath(run_dir)
-    if not os.path.isdir(run_dir):
-        raise FileNotFoundError(f"Run directory {run_dir!r} does not exist.")
-    model_path = os.path.join(run_dir, MODEL_FILE)
-    if not os.path.exists(model_path):
-        raise FileNotFoundError(f"{run_dir!r} has no {MODEL_FILE}: is it a finished `zoo train` run directory?")
+    model_path = _check_is_run(run_dir)
     config = _read_config(os.path.join(run_dir, CONFIG_FILE))
     expected = {"size": _int_or_none(config.get("vocabulary_size")), "sha256": config.get("vocabulary_sha256")}
     vocabulary_path = os.path.join(run_dir, VOCABULARY_FILE)
@@ -136,6 +142,8 @@ def export_run(
     from zoo.training.runfiles import verify_run
     from zoo.training.runlock import shared_lock
 
+    # Checked before locking, which creates a lock file in a run folder that has none.
+    _check_is_run(os.fspath(run_dir))
     # A training that holds the folder is still writing it: never export half a run.
     with shared_lock(run_dir):
         run = read_run(run_dir)
