@@ -139,13 +139,17 @@ def _run(args, verbose: bool) -> int:
     prefix = f"zoo {args.command}"
     try:
         return int(args._module.run(args) or 0)
-    except KeyboardInterrupt:
-        note = None
-        # A failing hint must never hide the interrupt itself.
-        with contextlib.suppress(Exception):
-            hook = getattr(args._module, "interrupted", None)
-            note = hook(args) if hook is not None else None
-        _report(prefix, "interrupted" + (f"; {note}" if note else ""), verbose, error=False)
+    except KeyboardInterrupt as interrupt:
+        # The library says where it saved, when it did (zoo.training's Interrupted).
+        message = str(interrupt)
+        if not message:
+            note = None
+            # A failing hint must never hide the interrupt itself.
+            with contextlib.suppress(Exception):
+                hook = getattr(args._module, "interrupted", None)
+                note = hook(args) if hook is not None else None
+            message = "interrupted" + (f"; {note}" if note else "")
+        _report(prefix, message, verbose, error=False)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         # `zoo list | head`: the reader left; nothing more to say.

@@ -25,6 +25,7 @@ _LAZY = {
     "train": "zoo.training.run",
     "TrainResult": "zoo.training.run",
     "Preempted": "zoo.training.state",
+    "Interrupted": "zoo.training.state",
     "EXAMPLE_ID": "zoo.training.run",
     "PREEMPTED_EXIT_CODE": "zoo.training.run",
     "resolve_strategy": "zoo.training.strategy",

@@ -17,7 +17,7 @@ from zoo.training import checkpoints as ckpt_lib
 from zoo.training import runfiles
 from zoo.training.inputs import agree_on_min
 
-__all__ = ["Preempted", "Progress", "Variables", "choose_checkpoint", "resume_differences", "check_resume",
+__all__ = ["Preempted", "Interrupted", "Progress", "Variables", "choose_checkpoint", "resume_differences", "check_resume",
            "finished_marker", "early_stopping",
            "stop_signals"]
 
@@ -173,6 +173,16 @@ def early_stopping(config, progress: Progress, logs: dict[str, float]) -> None:
             progress.stopped.assign(True)
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during training, raised after the state was saved; running the same training again continues."""
+
+    def __init__(self, step: int, checkpoint: str | None):
+        super().__init__(f"interrupted at step {step}; the state is saved in {checkpoint}; "
+                         "run the same command again to continue")
+        self.step = step
+        self.checkpoint = checkpoint
+
+
 @contextlib.contextmanager
 def stop_signals(run, manager, progress: Progress):
     """Yields `check(step, epoch)`, called between `tf.function` calls.
@@ -207,9 +217,7 @@ def stop_signals(run, manager, progress: Progress):
             path = ckpt_lib.save(manager, step)
             if received["term"].is_set():
                 raise Preempted(step, path)
-            log.warning("Interrupted at step %d; the state is saved in %s. Run the same command again to continue.",
-                        step, path)
-            raise KeyboardInterrupt
+            raise Interrupted(step, path)
 
     try:
         yield check
