@@ -50,12 +50,14 @@ _TEXT = tuple(sorted(TEXT_TOWER.items()))
 # `zoo demo --data av --seeds 3`: see README, "The audio demo", for the measured table and time.
 AV_GRID = (
     AvRow("cnn_image", "image", 2),
-    AvRow("melcnn_audio", "audio", 2),
+    AvRow("melcnn_audio", "audio", 4),
     AvRow("rnn_text", "text", 2, _TEXT),
-    AvRow("cnn_audio_concat", "fusion", 2),
-    AvRow("cnn_audio_gated", "fusion", 2),
-    AvRow("cnn_audio_lstm_concat", "fusion", 2, _TEXT),
-    AvRow("cnn_audio_lstm_gated", "fusion", 2, _TEXT),
+    # Fused rows need more epochs than either tower alone: after 2, seeds
+    # ranged from 65% to 77% (measured while choosing the grid).
+    AvRow("cnn_audio_concat", "fusion", 5),
+    AvRow("cnn_audio_gated", "fusion", 5),
+    AvRow("cnn_audio_lstm_concat", "fusion", 5, _TEXT),
+    AvRow("cnn_audio_lstm_gated", "fusion", 5, _TEXT),
 )
 # `zoo demo --data av --quick`: one epoch on 512 examples per row, a smoke test.
 QUICK_AV_GRID = tuple(dataclasses.replace(row, epochs=1) for row in AV_GRID if row.model != "cnn_audio_lstm_concat")
