@@ -47,7 +47,8 @@ class AvRow:
 
 
 _TEXT = tuple(sorted(TEXT_TOWER.items()))
-# `zoo demo --data av --seeds 3`: see README, "The audio demo", for the measured table and time.
+# `zoo demo --data av --seeds 3`: 14 min 51 s on 2 CPU cores; best fused cnn_audio_lstm_gated 84.05 ± 3.03%,
+# best unimodal melcnn_audio 66.12 ± 0.73% (README, "The audio demo").
 AV_GRID = (
     AvRow("cnn_image", "image", 2),
     AvRow("melcnn_audio", "audio", 4),
