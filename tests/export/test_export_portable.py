@@ -130,6 +130,11 @@ def test_every_registered_model_converts_with_parity(name, fmt, tmp_path):
     overrides.update({k: v for k, v in dict(num_heads=2, attention_dim=8, gate_units=8, ff_dim=8, num_layers=1,
                                             widths=(4,)).items() if k in get_entry(name).defaults})
     model = build_tiny(name, **overrides)
+    if "audio" in get_entry(name).modalities:
+        # No serving signature takes raw audio yet (issue 17, step 5): export refuses, naming the inputs.
+        with pytest.raises(ValueError, match="Cannot export a model with inputs"):
+            zoo.export_model(model, tmp_path / fmt, fmt, vocabulary=VOCABULARY)
+        return
     outputs = model.output.values() if isinstance(model.output, dict) else [model.output]
     if any(len(o.shape) != 2 for o in outputs):
         # Sequence outputs (a captioner's per-step vocabulary) are not class

@@ -21,7 +21,7 @@ def test_builds_trains_and_round_trips(name):
 @pytest.mark.parametrize("name", ALL)
 def test_every_layer_is_named_by_its_part(name):
     model = zoo.build(name)
-    parts = ("image", "text", "fusion", "head", "token_ids", *[t for t, _ in dict(zoo.describe(name)["hyperparameters"]).get("tasks", ())])
+    parts = ("image", "text", "audio", "fusion", "head", "token_ids", *[t for t, _ in dict(zoo.describe(name)["hyperparameters"]).get("tasks", ())])
     for layer in model.layers:
         assert layer.name.startswith(parts), f"{name}: layer {layer.name!r} is not prefixed by its tower"
 

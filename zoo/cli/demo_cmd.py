@@ -39,6 +39,10 @@ def add_parser(subparsers):
                         help="retrain every row; by default rows already finished in --out with the same settings "
                              "are reused, so an interrupted demo continues where it stopped")
     add_verbose(parser, help="print a line per training epoch, TensorFlow's logs, and a traceback on error")
+    parser.add_argument("--data", choices=("mnist_text", "av"), default="mnist_text",
+                        help="mnist_text (default): the image + text grids; av: image, audio and text on "
+                             "mnist_audio/av, unimodal and fused rows (3 seeds unless --seeds; --out default demo_av; "
+                             "--mnist-dir is then the folder holding mnist/ and fsdd/)")
     return parser
 
 
@@ -59,6 +63,8 @@ def run(args) -> int:
                          "MNIST files (or its parent); omit it to use $ZOO_DATA_DIR")
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         raise UsageError(f"--out {args.out!r} exists and is not a directory")
+    if args.data == "av":
+        return _run_audio(args, seeds if args.seeds is not None else (1 if args.quick else 3))
     grid = "quick" if args.quick else "full" if args.full else "default"
 
     from zoo.demo import run_demo
@@ -99,3 +105,17 @@ def _command_line(args) -> str:
             parts += [flag, shlex.quote(str(value))]
     parts += ["--no-export"] * args.no_export + ["--fresh"] * args.fresh
     return " ".join(parts)
+
+
+def _run_audio(args, seeds: int) -> int:
+    from zoo.cli.main import UsageError
+
+    if args.full:
+        raise UsageError("--full applies to --data mnist_text only; --data av has one grid (and --quick)")
+    from zoo.demo.audio import run_audio_demo
+
+    out = "demo_av" if args.out == "demo_out" else args.out
+    run_audio_demo(out, seeds=seeds, quick=args.quick, data_dir=args.data_dir, source_dir=args.mnist_dir,
+                   verbose=int(args.verbose), log=lambda line: print(line, flush=True))
+    print(f"wrote {os.path.abspath(out)}")
+    return 0

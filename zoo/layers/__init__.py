@@ -1,20 +1,24 @@
 """Custom layers of the zoo; each is `.keras`-serializable under the `zoo` package."""
 
 from zoo.layers.cross_attention import CrossModalAttention
+from zoo.layers.decibels import PowerToDecibels
 from zoo.layers.film import FiLM
 from zoo.layers.gated import GatedFusion
 from zoo.layers.late_fusion import LateFusion
 from zoo.layers.masked_pooling import MaskedGlobalAveragePooling1D
 from zoo.layers.position_encoding import SinusoidalPositionEncoding
 from zoo.layers.transformer_encoder import TransformerEncoderBlock
+from zoo.layers.waveform import FixedLengthWaveform
 from zoo.layers.weighted_sum import WeightedSumFusion
 
 __all__ = [
     "CrossModalAttention",
     "FiLM",
+    "FixedLengthWaveform",
     "GatedFusion",
     "LateFusion",
     "MaskedGlobalAveragePooling1D",
+    "PowerToDecibels",
     "SinusoidalPositionEncoding",
     "TransformerEncoderBlock",
     "WeightedSumFusion",

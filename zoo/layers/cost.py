@@ -5,8 +5,8 @@ each layer call by, in this order:
 
 1. the layer's own `count_macs(input_shape)` method (every zoo layer has one);
 2. a formula for the Keras layers that do the arithmetic: Dense, Conv1D/2D/3D,
-   SimpleRNN/LSTM/GRU (per time step), Bidirectional, MultiHeadAttention, and
-   nested functional models;
+   SimpleRNN/LSTM/GRU (per time step), Bidirectional, MultiHeadAttention,
+   MelSpectrogram, and nested functional models;
 3. zero for the Keras layers in `ZERO_COST_LAYERS`: data movement, lookups,
    pooling, dropout, activations, normalisation, element-wise merges and
    preprocessing, a small fraction by convention not counted.
@@ -139,12 +139,29 @@ def layer_macs(layer, input_shape, output_shape) -> int:
     for rnn_class, gates in _RNN_GATES:
         if isinstance(layer, rnn_class):
             return input_shape[1] * gates * (input_shape[-1] + layer.units) * layer.units
+    if isinstance(layer, keras.layers.MelSpectrogram):
+        return mel_spectrogram_macs(layer, input_shape, output_shape)
     if isinstance(layer, keras.layers.MultiHeadAttention):
         query, value = input_shape
         return attention_macs(query[1], value[1], query[-1], value[-1], layer.num_heads, layer.key_dim)
     if isinstance(layer, keras.Model):
         return count_macs(layer)
     raise _unknown(layer)
+
+
+def mel_spectrogram_macs(layer, input_shape, output_shape) -> int:
+    """Multiply-adds of `keras.layers.MelSpectrogram` per example.
+
+    Per frame: the window, a real FFT counted as (n/2)·log2(n) complex
+    multiply-adds of 4 real ones each, the magnitude, and the mel projection
+    of the n/2 + 1 frequency bins.
+    """
+    del input_shape
+    frames = output_shape[-1]
+    n = layer.fft_length
+    bins = n // 2 + 1
+    per_frame = n + 4 * (n // 2) * max(1, int(math.log2(n))) + 2 * bins + bins * layer.num_mel_bins
+    return int(frames * per_frame)
 
 
 def _node_input_shape(layer, node):

@@ -223,14 +223,17 @@ def random_inputs(model: keras.Model, batch_size: int = 4, seed: int = 0, pad_to
 
     Images are uniform in [0, 1]; token ids are random words followed by
     padding (0) so that masking is exercised. `pad_to` keeps only that many
-    real tokens at most.
+    real tokens at most. Audio is uniform in [-1, 1), 1,000 samples long
+    when the input's length is unknown.
     """
     rng = np.random.default_rng(seed)
     batch = {}
     for tensor in model.inputs:
         name = tensor.name
-        shape = (batch_size, *tensor.shape[1:])
-        if name == keys.TOKEN_IDS:
+        shape = (batch_size, *(1000 if d is None else d for d in tensor.shape[1:]))
+        if name == keys.AUDIO:
+            batch[name] = rng.uniform(-1.0, 1.0, size=shape).astype("float32")
+        elif name == keys.TOKEN_IDS:
             vocab = _vocab_size(model)
             length = shape[1]
             ids = rng.integers(2, vocab, size=shape).astype("int32")

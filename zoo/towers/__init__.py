@@ -1,5 +1,5 @@
 """Towers: functions from one modality's input tensor to features, every layer named."""
 
-from zoo.towers import image, text
+from zoo.towers import audio, image, text
 
-__all__ = ["image", "text"]
+__all__ = ["audio", "image", "text"]
