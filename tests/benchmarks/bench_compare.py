@@ -130,7 +130,7 @@ def torch_round(python: str, steps: int) -> dict[str, float]:
         [python, os.path.join(BENCH_DIR, "peer_torch.py"), "--steps", str(steps)],
         capture_output=True, text=True, timeout=1800,
     )
-    line = next((l for l in result.stdout.splitlines() if l.startswith("RESULT")), None)
+    line = next((row for row in result.stdout.splitlines() if row.startswith("RESULT")), None)
     if result.returncode != 0 or line is None:
         raise SystemExit(f"peer_torch.py failed ({result.returncode}): {result.stderr[-2000:]}")
     return {key: float(value) for key, value in re.findall(r"(\w+)=([\d.]+)", line)}
