@@ -70,15 +70,16 @@ def run(args) -> int:
         size = len(args.text.encode("utf-8"))
         if size > limit:
             raise UsageError(f"--text is {size} bytes (UTF-8); this export accepts at most {limit}: shorten it.")
+    samples = None
+    if needs_audio:
+        # Before the image: a refused recording is the one line printed, with no image warning before it.
+        samples = read_audio(args.audio, metadata["audio_sample_rate"], metadata["max_audio_samples"])
     pixels = None
     if needs_image:
         pixels = _read_image(read_image, args.image, metadata["image_shape"], args.resize)
         warning = image_polarity_warning(pixels)
         if warning:
             print(f"zoo predict: warning: {args.image}: {warning}", file=sys.stderr)
-    samples = None
-    if needs_audio:
-        samples = read_audio(args.audio, metadata["audio_sample_rate"], metadata["max_audio_samples"])
     result = predict(args.export_dir, image=pixels, text=args.text, audio=samples)
     if args.json:
         print(json.dumps(result, indent=2))
