@@ -40,14 +40,14 @@ from zoo.data.audio import INT16_SCALE
 from zoo.export.signatures import (
     MAX_TEXT_BYTES,
     Check,
-    _empty_outputs,
-    _named_outputs,
-    _padded_shape,
-    _scale,
-    _static_image,
     check_image,
     check_text,
+    empty_outputs,
     guarded,
+    named_outputs,
+    padded_shape,
+    scale_image,
+    static_image,
 )
 from zoo.export.spec import ModelSpec
 
@@ -67,7 +67,7 @@ def check_audio(audio: tf.Tensor, max_samples: int, sample_rate: int, *, floatin
         The checks; none of their `ok` computations can fail. A tensor of the
         wrong rank fails the rank check only.
     """
-    shape = _padded_shape(audio, 2)
+    shape = padded_shape(audio, 2)
     rank_ok = tf.equal(tf.rank(audio), 2)
     seconds = f"{max_samples / sample_rate:g} s at {sample_rate} Hz"
     checks = [
@@ -110,10 +110,10 @@ def check_batches(inputs: dict[str, tf.Tensor]) -> list[Check]:
     """Checks that every input has the batch size of the first one."""
     names = list(inputs)
     first = names[0]
-    first_batch = _padded_shape(inputs[first], 1)[0]
+    first_batch = padded_shape(inputs[first], 1)[0]
     checks = []
     for name in names[1:]:
-        batch = _padded_shape(inputs[name], 1)[0]
+        batch = padded_shape(inputs[name], 1)[0]
         checks.append(
             Check(
                 tf.equal(first_batch, batch),
@@ -165,22 +165,22 @@ def make_audio_serving_function(
         checks += check_batches(given)
 
         def compute():
-            shape = _padded_shape(audio, 2)
-            # A reshape, not tf.ensure_shape, for the reason `_static_image` gives.
+            shape = padded_shape(audio, 2)
+            # A reshape, not tf.ensure_shape, for the reason `static_image` gives.
             waveforms = tf.reshape(tf.cast(audio, tf.float32), tf.stack([shape[0], shape[1]]))
             feeds = {keys.AUDIO: waveforms if floating else waveforms / INT16_SCALE}
             if image is not None:
-                feeds[keys.IMAGE] = _scale(_static_image(image, spec.image_shape))
+                feeds[keys.IMAGE] = scale_image(static_image(image, spec.image_shape))
             if text is not None:
                 feeds[keys.TOKEN_IDS] = tokenizer(tf.reshape(text, [-1]))
             # oneDNN's convolution rejects an empty batch on some CPUs (see signatures).
             return tf.cond(
                 shape[0] > 0,
-                lambda: _named_outputs(model, spec, feeds, class_names),
-                lambda: _empty_outputs(spec, class_names),
+                lambda: named_outputs(model, spec, feeds, class_names),
+                lambda: empty_outputs(spec, class_names),
             )
 
-        return guarded(checks, compute, lambda: _empty_outputs(spec, class_names))
+        return guarded(checks, compute, lambda: empty_outputs(spec, class_names))
 
     image_spec = tf.TensorSpec(None, tf.float32 if floating else tf.uint8, name=keys.IMAGE)
     audio_spec = tf.TensorSpec(None, tf.float32 if floating else tf.int16, name=keys.AUDIO)
