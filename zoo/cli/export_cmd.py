@@ -74,6 +74,11 @@ def run(args) -> int:
     print(f"exported {args.format} to {path}")
     print(f"  inputs:  {inputs}")
     print(f"  outputs: {outputs}")
+    audio = metadata["inputs"].get("audio")
+    if audio:
+        rate, cap = audio["sample_rate"], audio["max_samples"]
+        print(f"  audio: mono at {rate} Hz, int16 in serving_default or float32 in [-1, 1] in serving_float, "
+              f"at most {cap} samples ({cap / rate:g} s)")
     if metadata.get("tokenize_doc"):
         print(f"  text: tokenize as described in {os.path.join(path, metadata['tokenize_doc'])}")
     return 0
@@ -87,4 +92,5 @@ def as_flags(message: str) -> str:
 
 
 def _shape(shape) -> str:
-    return "[" + ", ".join("batch" if d is None else str(d) for d in shape) + "]"
+    # Only the first dimension is the batch; a later unknown one (audio samples) is any length.
+    return "[" + ", ".join(("batch" if i == 0 else "?") if d is None else str(d) for i, d in enumerate(shape)) + "]"

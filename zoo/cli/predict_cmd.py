@@ -1,10 +1,12 @@
-"""`zoo predict EXPORT_DIR --image digit.png --text "is it even?"`.
+"""`zoo predict EXPORT_DIR --image digit.png --text "is it even?" [--audio digit.wav]`.
 
-Runs an export made by `zoo export` (any format) on one image file and/or one
-text through `zoo.export.predict` and prints the answer and the top
-probabilities. The image is read by `zoo.export.read_image` (size and PNG
-dimensions checked before decoding); a text longer than the export accepts
-is refused before the model is loaded.
+Runs an export made by `zoo export` (any format) on one image file, one text
+and/or one WAV file through `zoo.export.predict` and prints the answer and the
+top probabilities. The image is read by `zoo.export.read_image` (size and PNG
+dimensions checked before decoding), the recording by `zoo.export.read_audio`
+(mono 16-bit PCM at the export's rate, at most its length cap, checked from
+the header); a text longer than the export accepts is refused before the
+model is loaded.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ def add_parser(subparsers):
                         help="image file (PNG, JPEG, GIF, BMP) of the model's size: light digit on a dark ground")
     parser.add_argument("--text", metavar="TEXT",
                         help=f"the question or caption, raw (at most the export's byte limit, {MAX_TEXT_BYTES} by default)")
+    parser.add_argument("--audio", metavar="FILE.wav",
+                        help="WAV file: mono, 16-bit PCM, at the export's sample rate (8 kHz for the zoo's models)")
     parser.add_argument("--top", type=int, default=3, metavar="K", help="how many probabilities to print (default 3)")
     parser.add_argument("--resize", action="store_true", help="resize the image to the model's size instead of refusing")
     parser.add_argument("--json", action="store_true",
@@ -40,7 +44,7 @@ def add_parser(subparsers):
 
 def run(args) -> int:
     from zoo.cli.main import UsageError
-    from zoo.export import MAX_TEXT_BYTES, image_polarity_warning, predict, read_image
+    from zoo.export import MAX_TEXT_BYTES, image_polarity_warning, predict, read_audio, read_image
     from zoo.export.metadata import read_metadata
 
     if args.top < 1:
@@ -56,18 +60,27 @@ def run(args) -> int:
         raise UsageError("this model reads no image: drop --image")
     if not needs_text and args.text is not None:
         raise UsageError("this model reads no text: drop --text")
+    needs_audio = metadata.get("audio_sample_rate") is not None
+    if needs_audio and args.audio is None:
+        raise UsageError("this model reads audio: pass --audio FILE.wav")
+    if not needs_audio and args.audio is not None:
+        raise UsageError("this model reads no audio: drop --audio")
     if needs_text:
         limit = metadata.get("max_text_bytes") or MAX_TEXT_BYTES
         size = len(args.text.encode("utf-8"))
         if size > limit:
             raise UsageError(f"--text is {size} bytes (UTF-8); this export accepts at most {limit}: shorten it.")
+    samples = None
+    if needs_audio:
+        # Before the image: a refused recording is the one line printed, with no image warning before it.
+        samples = read_audio(args.audio, metadata["audio_sample_rate"], metadata["max_audio_samples"])
     pixels = None
     if needs_image:
         pixels = _read_image(read_image, args.image, metadata["image_shape"], args.resize)
         warning = image_polarity_warning(pixels)
         if warning:
             print(f"zoo predict: warning: {args.image}: {warning}", file=sys.stderr)
-    result = predict(args.export_dir, image=pixels, text=args.text)
+    result = predict(args.export_dir, image=pixels, text=args.text, audio=samples)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0

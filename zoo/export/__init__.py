@@ -7,9 +7,12 @@
 
 | format | inputs | runs with |
 |---|---|---|
-| `tf_saved_model` | `image` uint8 pixels, `text` strings (tokenized in the graph) | TensorFlow alone (TF Serving, `tf.saved_model.load`) |
+| `tf_saved_model` | `image` uint8 pixels, `text` strings (tokenized in the graph), `audio` int16 samples (float32 in `serving_float`) | TensorFlow alone (TF Serving, `tf.saved_model.load`) |
 | `onnx` | `image` uint8 pixels, `token_ids` int32 (see TOKENIZE.md) | onnxruntime |
 | `litert` | `image` uint8 pixels, `token_ids` int32; recurrent layers unrolled | `ai_edge_litert` interpreter |
+
+Models that read audio export as `tf_saved_model` only: ONNX and LiteRT are
+refused (see `AUDIO_FORMATS`).
 
 Every export is a directory written atomically (temporary directory beside
 it, then renamed), holding `zoo_export.json` with its inputs, outputs, class
@@ -18,7 +21,7 @@ replaces only a previous export, never another folder or a file.
 
 From a training run and back: `export_run(run_dir, path, format)` verifies
 the run's vocabulary against its `config.json` and exports;
-`predict(export_dir, image=..., text=...)` answers one example after checking
+`predict(export_dir, image=..., text=..., audio=...)` answers one example after checking
 its inputs and the export's vocabulary (`check_export_vocabulary`).
 """
 
@@ -39,8 +42,11 @@ __all__ = [
     "predict",
     "image_polarity_warning",
     "read_image",
+    "read_audio",
     "FORMATS",
     "MAX_TEXT_BYTES",
+    "MAX_AUDIO_SECONDS",
+    "AUDIO_FORMATS",
     "load_model",
     "read_metadata",
     "unrolled_copy",
@@ -57,6 +63,15 @@ FORMATS = ("tf_saved_model", "onnx", "litert")
 # a question is a sentence, and 4 KiB keeps a hostile request from making the
 # tokenizer split megabytes.
 MAX_TEXT_BYTES = 4096
+# Longest recording a SavedModel accepts by default, in seconds at the model's
+# sample rate (80,000 samples at 8 kHz): the zoo's audio models look at the
+# first second only (longer input is cropped in the model) and FSDD's longest
+# recording is 2.3 s, so 10 s leaves room while keeping a hostile request from
+# sending minutes of samples through the graph.
+MAX_AUDIO_SECONDS = 10
+# The formats that carry a model reading audio: its log-mel front end (an STFT
+# inside the model) has no conversion to ONNX or LiteRT that the zoo checks.
+AUDIO_FORMATS = ("tf_saved_model",)
 
 # The rest loads TensorFlow, so it loads on first use: the command line reads
 # FORMATS and MAX_TEXT_BYTES without it.
@@ -73,6 +88,7 @@ _LAZY = {
     "predict": "zoo.export.inference",
     "image_polarity_warning": "zoo.export.inference",
     "read_image": "zoo.export.inference",
+    "read_audio": "zoo.export.inference",
     "TextTooLongError": "zoo.export.inference",
     "VocabularyError": "zoo.data.text",
     "VocabularyMismatchError": "zoo.data.text",
@@ -97,12 +113,14 @@ def export_model(
     class_names=None,
     overwrite: bool = False,
     max_text_bytes: int = MAX_TEXT_BYTES,
+    max_audio_samples: int | None = None,
 ) -> str:
     """Exports a zoo model for serving.
 
     Args:
-        model: a functional `keras.Model` with inputs named `image` and/or
-            `token_ids` and softmax outputs (as `zoo.build` returns).
+        model: a functional `keras.Model` with inputs named `image`,
+            `token_ids` and/or `audio` and softmax outputs (as `zoo.build`
+            returns).
         path: the export directory; created atomically.
         format: "tf_saved_model" (raw image + raw text in), "onnx" or "litert"
             (token ids in; the vocabulary and TOKENIZE.md are shipped beside).
@@ -119,6 +137,8 @@ def export_model(
         overwrite: replace a previous zoo export at `path` (a folder holding
             `zoo_export.json`); anything else there is refused.
         max_text_bytes: longest text the SavedModel accepts, in bytes.
+        max_audio_samples: longest recording the SavedModel accepts, in
+            samples; None = `MAX_AUDIO_SECONDS` at the model's sample rate.
 
     Returns:
         The absolute path of the export directory.
@@ -145,9 +165,19 @@ def export_model(
         raise ValueError(f"Unknown export format {format!r}; expected one of {', '.join(FORMATS)}.")
     if not isinstance(max_text_bytes, int) or max_text_bytes < 1:
         raise ValueError(f"max_text_bytes={max_text_bytes!r}: expected a positive int.")
+    if max_audio_samples is not None and (
+        isinstance(max_audio_samples, bool) or not isinstance(max_audio_samples, int) or max_audio_samples < 1
+    ):
+        raise ValueError(f"max_audio_samples={max_audio_samples!r}: expected a positive int or None.")
     # Checked again at the rename; failing here saves a conversion.
     target = check_export_target(path, overwrite)
     spec = inspect_model(model, max_length)
+    if spec.has_audio and format not in AUDIO_FORMATS:
+        raise ValueError(
+            f"Cannot export a model that reads audio as {format!r}: its log-mel front end (an STFT inside the "
+            f"model) has no {format} conversion the zoo supports; use format='tf_saved_model' "
+            "(raw int16 or float32 audio in)."
+        )
     names = resolve_class_names(spec, class_names)
     tokens = resolve_vocabulary(spec, vocabulary, expected_vocabulary)
     _probe(model, spec, tokens)
@@ -155,6 +185,8 @@ def export_model(
     if format == "tf_saved_model":
         from zoo.export.saved_model import export_saved_model
 
+        if spec.has_audio:
+            kwargs["max_audio_samples"] = max_audio_samples or MAX_AUDIO_SECONDS * spec.sample_rate
         return export_saved_model(model, target, spec, **kwargs)
     if format == "onnx":
         from zoo.export.onnx import export_onnx
@@ -176,6 +208,8 @@ def _probe(model, spec, tokens) -> None:
         feeds["image"] = np.zeros(shape, np.float32)
     if spec.has_text:
         feeds["token_ids"] = np.full([1, spec.max_length], len(tokens) - 1, np.int32)
+    if spec.has_audio:
+        feeds["audio"] = np.zeros([1, spec.sample_rate], np.float32)
     try:
         outputs = model({t.name: feeds[t.name] for t in model.inputs}, training=False)
     except (tf.errors.InvalidArgumentError, ValueError) as error:

@@ -11,7 +11,10 @@ in its own runtime and returns a flat answer:
 
 Image files are decoded here, not inside the model: the file's size and, for
 PNG, its declared pixel dimensions are checked before decoding, so a small
-file cannot expand into a huge allocation.
+file cannot expand into a huge allocation. Audio comes as a WAV file (mono
+16-bit PCM at the export's rate, read by the FSDD reader, which checks the
+header before reading the samples) or as an int16 or float array; int16 runs
+through `serving_default`, float through `serving_float`.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ __all__ = [
     "image_polarity_warning",
     "png_dimensions",
     "predict",
+    "read_audio",
     "read_image",
     "run_export",
 ]
@@ -52,6 +56,7 @@ def predict(
     *,
     image=None,
     text: str | bytes | None = None,
+    audio=None,
     resize: bool = False,
 ) -> dict:
     """Runs one example through an export of any format and names the answer.
@@ -61,6 +66,9 @@ def predict(
         image: an image file path (PNG, JPEG, GIF, BMP), or a uint8 array
             [H, W, C] or [1, H, W, C] of pixels 0-255; for models reading images.
         text: the raw text (str or UTF-8 bytes); for models reading text.
+        audio: a WAV file path (mono, 16-bit PCM, at the export's sample
+            rate), or samples [N] or [1, N]: int16, or float in [-1, 1]; for
+            models reading audio (SavedModel exports).
         resize: scale an image file of another size to the model's size
             instead of refusing it.
 
@@ -74,7 +82,11 @@ def predict(
         FileNotFoundError: `export_dir` is not a zoo export, or the image file
             is missing.
         ValueError: an input the model does not read or a missing one; an
-            image that is not decodable, too large or of another size.
+            image that is not decodable, too large or of another size;
+            audio samples of another dtype or shape, too many, or floats
+            outside [-1, 1].
+        SourceFileError: (a ValueError) a WAV file that is not mono 16-bit
+            PCM at the export's rate, is empty or too long (named).
         TextTooLongError: (a ValueError) a text over the export's byte cap,
             checked before the export runs.
         VocabularyError, VocabularyMismatchError: (ValueErrors) the export's
@@ -87,7 +99,12 @@ def predict(
     metadata = read_metadata(export_dir)
     shape = metadata.get("image_shape")
     needs_image, needs_text = shape is not None, metadata.get("max_length") is not None
-    for needed, given, what in ((needs_image, image is not None, "an image"), (needs_text, text is not None, "text")):
+    needs_audio = metadata.get("audio_sample_rate") is not None
+    for needed, given, what in (
+        (needs_image, image is not None, "an image"),
+        (needs_text, text is not None, "text"),
+        (needs_audio, audio is not None, "audio"),
+    ):
         if needed and not given:
             raise ValueError(f"The model in {export_dir!r} reads {what}; none was given.")
         if given and not needed:
@@ -101,12 +118,22 @@ def predict(
         limit = metadata.get("max_text_bytes") or MAX_TEXT_BYTES
         if len(encoded) > limit:
             raise TextTooLongError(f"The text is {len(encoded)} bytes; this export accepts at most {limit} bytes.")
-    outputs = run_export(export_dir, metadata, image=pixels, text=encoded)
+    samples = None
+    if needs_audio:
+        rate, cap = metadata["audio_sample_rate"], metadata["max_audio_samples"]
+        samples = read_audio(audio, rate, cap) if isinstance(audio, str | os.PathLike) else _audio_array(audio, cap)
+    outputs = run_export(export_dir, metadata, image=pixels, text=encoded, audio=samples)
     return _answer(metadata, outputs)
 
 
-def run_export(export_dir: str, metadata: dict, *, image: np.ndarray | None, text: bytes | None) -> dict[str, np.ndarray]:
+def run_export(
+    export_dir: str, metadata: dict, *, image: np.ndarray | None, text: bytes | None, audio: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
     """Runs checked inputs through an export and returns its raw outputs (batch of 1) by name.
+
+    int16 audio runs through `serving_default`; float32 audio through
+    `serving_float`, with the image as float32 in [0, 1] (the same values
+    the uint8 signature computes in its graph).
 
     The export's vocabulary is verified first (`check_export_vocabulary`).
 
@@ -122,14 +149,20 @@ def run_export(export_dir: str, metadata: dict, *, image: np.ndarray | None, tex
 
         loaded = tf.saved_model.load(export_dir)
         check_export_vocabulary(export_dir, loaded=loaded)
+        floating = audio is not None and audio.dtype == np.float32
         feeds = {}
         if image is not None:
-            feeds["image"] = tf.constant(image, tf.uint8)
+            feeds["image"] = tf.constant(image.astype(np.float32) / np.float32(255.0)) if floating else tf.constant(image, tf.uint8)
         if text is not None:
             feeds["text"] = tf.constant([text])
-        return {k: v.numpy() for k, v in loaded.signatures["serving_default"](**feeds).items()}
+        if audio is not None:
+            feeds["audio"] = tf.constant(audio)
+        signature = loaded.signatures["serving_float" if floating else "serving_default"]
+        return {k: v.numpy() for k, v in signature(**feeds).items()}
     if export_format not in ("onnx", "litert"):
         raise ValueError(f"Unknown export format {export_format!r} in {export_dir!r}.")
+    if audio is not None:
+        raise ValueError(f"{export_dir!r} is a {export_format} export; audio is served by tf_saved_model exports only.")
     feeds = {}
     if image is not None:
         feeds["image"] = image.astype(np.uint8)
@@ -224,6 +257,29 @@ def read_image(path: str | os.PathLike, shape, *, resize: bool = False) -> np.nd
     return image.numpy()[None]
 
 
+def read_audio(path: str | os.PathLike, sample_rate: int, max_samples: int) -> np.ndarray:
+    """Reads a WAV file into an int16 [1, samples] array for an export.
+
+    Args:
+        path: a mono 16-bit PCM WAV file.
+        sample_rate: the export's rate (`audio_sample_rate` in its metadata).
+        max_samples: the most samples accepted (`max_audio_samples`).
+
+    Raises:
+        FileNotFoundError: if the file is missing.
+        SourceFileError: (a ValueError) naming the file, if it is not a
+            readable WAV file, not mono, not 16-bit, of another rate, empty or
+            longer than `max_samples` (checked from the header, before reading).
+    """
+    # The one WAV reader of the zoo: the FSDD builder's.
+    from zoo.datasets.fsdd.fsdd_files import read_wav
+
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"Audio file {path!r} does not exist.")
+    return read_wav(path, sample_rate=sample_rate, max_samples=max_samples)[None]
+
+
 def png_dimensions(data: bytes) -> tuple[int, int] | None:
     """(height, width) from a PNG header, or None if `data` is not a PNG."""
     if len(data) < 24 or data[:8] != b"\x89PNG\r\n\x1a\n" or data[12:16] != b"IHDR":
@@ -245,6 +301,28 @@ def _image_array(image, shape) -> np.ndarray:
             f"image: expected uint8 pixels of shape {wanted} (or 1x{wanted}); got {pixels.dtype} {list(pixels.shape)}."
         )
     return pixels
+
+
+def _audio_array(audio, max_samples: int) -> np.ndarray:
+    samples = np.asarray(audio)
+    if samples.ndim == 1:
+        samples = samples[None]
+    floating = np.issubdtype(samples.dtype, np.floating)
+    if samples.ndim != 2 or samples.shape[0] != 1 or not (floating or samples.dtype == np.int16):
+        raise ValueError(
+            f"audio: expected int16 samples or floats in [-1, 1] of shape [samples] or [1, samples]; "
+            f"got {samples.dtype} {list(np.asarray(audio).shape)}."
+        )
+    if not 1 <= samples.shape[1] <= max_samples:
+        raise ValueError(f"audio: expected 1 to {max_samples} samples; got {samples.shape[1]}.")
+    if floating:
+        samples = samples.astype(np.float32)
+        if not np.all(np.isfinite(samples)) or np.abs(samples).max() > 1.0:
+            raise ValueError(
+                "audio: expected finite float samples in [-1, 1] (int16 / 32768); "
+                f"got values from {np.nanmin(samples)} to {np.nanmax(samples)}."
+            )
+    return samples
 
 
 def _answer(metadata: dict, outputs: dict[str, np.ndarray]) -> dict:

@@ -14,7 +14,13 @@ Signatures:
 - `serving_float` (image models only): the same, with `image` float32 in
   [0, 1]; non-finite values are rejected.
 
-See `zoo.export.signatures` for the input checks and their outcomes.
+Models that read audio take `audio` [batch, samples] at the model's rate:
+int16 in `serving_default`, float32 in [-1, 1] in `serving_float` (which
+every audio model has, with a float32 image where it reads one); the
+metadata's `inputs.audio` names the rate, the dtype and the length cap.
+
+See `zoo.export.signatures` and `zoo.export.audio_signature` for the input
+checks and their outcomes.
 """
 
 from __future__ import annotations
@@ -44,6 +50,7 @@ def export_saved_model(
     class_names: dict[str, list[str]],
     overwrite: bool = False,
     max_text_bytes: int = MAX_TEXT_BYTES,
+    max_audio_samples: int | None = None,
 ) -> str:
     """Writes the SavedModel directory atomically; see the module docstring.
 
@@ -55,6 +62,8 @@ def export_saved_model(
         class_names: {head: names}.
         overwrite: replace an existing directory.
         max_text_bytes: the longest text accepted.
+        max_audio_samples: the most audio samples accepted per example
+            (required for models that read audio).
 
     Returns:
         The absolute export path.
@@ -69,12 +78,15 @@ def export_saved_model(
     if tokenizer is not None:
         # Its lookup table is a resource the endpoints use; tracking it saves it.
         archive.track(tokenizer)
-    serve, signature = make_serving_function(
-        model, spec, tokenizer, class_names, image_dtype=tf.uint8, max_text_bytes=max_text_bytes
-    )
-    archive.add_endpoint("serving_default", serve, input_signature=signature)
-    signatures = ["serving_default"]
-    if spec.has_image:
+    if spec.has_audio:
+        signatures = _add_audio_endpoints(archive, model, spec, tokenizer, class_names, max_text_bytes, max_audio_samples)
+    else:
+        serve, signature = make_serving_function(
+            model, spec, tokenizer, class_names, image_dtype=tf.uint8, max_text_bytes=max_text_bytes
+        )
+        archive.add_endpoint("serving_default", serve, input_signature=signature)
+        signatures = ["serving_default"]
+    if spec.has_image and not spec.has_audio:
         serve_float, float_signature = make_serving_function(
             model, spec, tokenizer, class_names, image_dtype=tf.float32, max_text_bytes=max_text_bytes
         )
@@ -86,6 +98,10 @@ def export_saved_model(
         inputs["image"] = {"dtype": "uint8", "shape": [None, *spec.image_shape], "range": [0, 255]}
     if spec.has_text:
         inputs["text"] = {"dtype": "string", "shape": [None], "max_bytes": max_text_bytes}
+    audio_extra = {}
+    if spec.has_audio:
+        inputs["audio"] = _audio_metadata(spec, max_audio_samples)
+        audio_extra = {"audio_sample_rate": spec.sample_rate, "max_audio_samples": max_audio_samples}
     metadata = metadata_lib.build_metadata(
         spec,
         export_format="tf_saved_model",
@@ -95,9 +111,36 @@ def export_saved_model(
         class_names=class_names,
         vocabulary=vocabulary,
         signatures=signatures,
-        extra={"max_text_bytes": max_text_bytes if spec.has_text else None},
+        extra={"max_text_bytes": max_text_bytes if spec.has_text else None, **audio_extra},
     )
     with export_directory(path, overwrite=overwrite) as tmp:
         archive.write_out(tmp, verbose=False)
         metadata_lib.write_metadata(tmp, metadata)
     return os.path.abspath(os.fspath(path))
+
+
+def _add_audio_endpoints(archive, model, spec, tokenizer, class_names, max_text_bytes, max_audio_samples) -> list[str]:
+    from zoo.export.audio_signature import make_audio_serving_function
+
+    if max_audio_samples is None:
+        raise ValueError("max_audio_samples is required for a model that reads audio.")
+    for name, floating in (("serving_default", False), ("serving_float", True)):
+        serve, signature = make_audio_serving_function(
+            model, spec, tokenizer, class_names, floating=floating,
+            max_audio_samples=max_audio_samples, max_text_bytes=max_text_bytes,
+        )
+        archive.add_endpoint(name, serve, input_signature=signature)
+    return ["serving_default", "serving_float"]
+
+
+def _audio_metadata(spec: ModelSpec, max_audio_samples: int) -> dict:
+    """What a client needs to send audio: rate, dtype per signature, scale and length cap."""
+    return {
+        "dtype": "int16",
+        "shape": [None, None],
+        "sample_rate": spec.sample_rate,
+        "max_samples": max_audio_samples,
+        "range": [-32768, 32767],
+        "float_signature": {"name": "serving_float", "dtype": "float32", "range": [-1.0, 1.0], "scale": "int16 / 32768"},
+        "padding": "zeros at the end (the model pads or crops each waveform to its window)",
+    }

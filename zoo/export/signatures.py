@@ -341,3 +341,11 @@ def _scale(image: tf.Tensor) -> tf.Tensor:
     if image.dtype == tf.uint8:
         return tf.cast(image, tf.float32) / 255.0
     return tf.cast(image, tf.float32)
+
+
+# Public names of the parts `zoo.export.audio_signature` builds the audio models' signatures from.
+padded_shape = _padded_shape
+named_outputs = _named_outputs
+empty_outputs = _empty_outputs
+static_image = _static_image
+scale_image = _scale

@@ -11,7 +11,7 @@ from zoo.core import keys
 
 __all__ = ["ModelSpec", "all_layers", "inspect_model", "non_unrolled_rnns", "resolve_class_names"]
 
-SUPPORTED_INPUTS = (keys.IMAGE, keys.TOKEN_IDS)
+SUPPORTED_INPUTS = (keys.IMAGE, keys.TOKEN_IDS, keys.AUDIO)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,6 +26,8 @@ class ModelSpec:
             named "probabilities".
         num_classes: classes per head, in the same order.
         multi_output: whether the model returns a dict or list of outputs.
+        sample_rate: the rate (Hz) of the `audio` input, read from the model's
+            spectrogram layer, or None when the model takes no audio.
     """
 
     image_shape: tuple[int | None, ...] | None
@@ -33,6 +35,7 @@ class ModelSpec:
     heads: tuple[str, ...]
     num_classes: tuple[int, ...]
     multi_output: bool
+    sample_rate: int | None = None
 
     @property
     def has_image(self) -> bool:
@@ -42,13 +45,17 @@ class ModelSpec:
     def has_text(self) -> bool:
         return self.max_length is not None
 
+    @property
+    def has_audio(self) -> bool:
+        return self.sample_rate is not None
+
 
 def inspect_model(model, max_length: int | None = None) -> ModelSpec:
     """Reads a functional zoo model's inputs and outputs.
 
     Args:
-        model: a built functional `keras.Model` whose inputs are named `image`
-            and/or `token_ids`.
+        model: a built functional `keras.Model` whose inputs are named `image`,
+            `token_ids` and/or `audio` (float32 [batch, None] waveforms).
         max_length: the text length to serve, needed only when the model's
             `token_ids` input has no fixed length; must agree with it otherwise.
 
@@ -57,7 +64,8 @@ def inspect_model(model, max_length: int | None = None) -> ModelSpec:
 
     Raises:
         ValueError: for a model that is not a functional Keras model, an input
-            other than `image`/`token_ids`, outputs that are not [batch, classes]
+            other than `image`/`token_ids`/`audio`, an `audio` input of fixed
+            length or without a layer declaring its sample rate, outputs that are not [batch, classes]
             probabilities, or a `max_length` that disagrees with the model.
     """
     if not isinstance(model, keras.Model) or not getattr(model, "inputs", None):
@@ -74,9 +82,12 @@ def inspect_model(model, max_length: int | None = None) -> ModelSpec:
         )
     image_shape = None
     text_length = None
+    sample_rate = None
     for tensor in model.inputs:
         shape = tuple(tensor.shape)
-        if tensor.name == keys.IMAGE:
+        if tensor.name == keys.AUDIO:
+            sample_rate = _audio_sample_rate(model, shape)
+        elif tensor.name == keys.IMAGE:
             if len(shape) != 4:
                 raise ValueError(f"Input 'image' must be [batch, height, width, channels]; the model has {list(shape)}.")
             image_shape = tuple(shape[1:])
@@ -96,7 +107,24 @@ def inspect_model(model, max_length: int | None = None) -> ModelSpec:
             )
         text_length = int(text_length if text_length is not None else max_length)
     heads, widths, multi = _heads(model)
-    return ModelSpec(image_shape, text_length, heads, widths, multi)
+    return ModelSpec(image_shape, text_length, heads, widths, multi, sample_rate)
+
+
+def _audio_sample_rate(model, shape: tuple) -> int:
+    """The rate of a model's `audio` input, from the one rate its layers declare (`sampling_rate`)."""
+    if len(shape) != 2 or shape[1] is not None:
+        raise ValueError(
+            f"Input 'audio' must be [batch, None] (waveforms of any length, padded or cropped by the model); "
+            f"the model has {list(shape)}."
+        )
+    rates = {getattr(layer, "sampling_rate", None) for layer in all_layers(model)} - {None}
+    if len(rates) != 1 or not all(isinstance(r, int) and r > 0 for r in rates):
+        # The signature takes samples, not seconds: serving at a guessed rate would answer wrongly, silently.
+        raise ValueError(
+            f"Cannot tell the sample rate of the model's 'audio' input: its layers declare sampling_rate "
+            f"{sorted(rates)}; expected exactly one positive int (as keras.layers.MelSpectrogram has)."
+        )
+    return rates.pop()
 
 
 def _heads(model) -> tuple[tuple[str, ...], tuple[int, ...], bool]:
