@@ -61,6 +61,7 @@ class ModelEntry:
     annotations: Mapping[str, Any]
     check: Callable[[dict[str, Any]], None] | None
     demo_accuracy: Mapping[str, float] | None = None
+    weights: Mapping[str, str] | None = None
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
@@ -76,6 +77,7 @@ def register_model(
     check: Callable[[dict[str, Any]], None] | None = None,
     defaults: Mapping[str, Any] | None = None,
     demo_accuracy: Mapping[str, float] | None = None,
+    weights: Mapping[str, str] | None = None,
 ):
     """Registers a model builder under `name`.
 
@@ -91,6 +93,8 @@ def register_model(
         defaults: replaces some of the builder's own keyword defaults, so one
             builder can be registered under several names.
         demo_accuracy: measured test accuracy by dataset config, where known.
+        weights: for models with pretrained towers, the published weights
+            `pretrained=True` loads, by tower (source, licence, size).
 
     Returns:
         A decorator that registers the builder and returns it unchanged.
@@ -142,6 +146,7 @@ def register_model(
             annotations=types.MappingProxyType({k: hints.get(k, Any) for k in builder_defaults}),
             check=check,
             demo_accuracy=demo_accuracy,
+            weights=types.MappingProxyType(dict(weights)) if weights else None,
         )
         return builder
 
@@ -281,6 +286,7 @@ def describe(name: str, **overrides) -> dict[str, Any]:
         "parameters": int(model.count_params()),
         "macs_per_example": int(count_macs(model)),
         "demo_accuracy": dict(entry.demo_accuracy) if entry.demo_accuracy else None,
+        "weights": dict(entry.weights) if entry.weights else None,
     }
 
 

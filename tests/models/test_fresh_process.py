@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import zoo
-from zoo.testing import random_inputs
+from zoo.testing import random_inputs, small_overrides
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -29,7 +29,7 @@ def saved_catalog(tmp_path_factory):
     root = tmp_path_factory.mktemp("catalog")
     expected = {}
     for name in zoo.list_models():
-        model = zoo.build(name)
+        model = zoo.build(name, **small_overrides(name))
         inputs = random_inputs(model, batch_size=2, seed=3)
         np.savez(root / f"{name}.npz", **inputs)
         outputs = model(inputs, training=False)

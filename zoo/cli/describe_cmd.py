@@ -31,6 +31,8 @@ def format_card(card: dict) -> str:
     if card["demo_accuracy"]:
         for config, accuracy in card["demo_accuracy"].items():
             rows.append(("demo accuracy", f"{config}: {accuracy:.2%}"))
+    for tower, weights in (card.get("weights") or {}).items():
+        rows.append(("pretrained weights", f"{tower}: {weights}"))
     width = max(len(key) for key, _ in rows)
     lines += [f"{key:<{width}}  {value}" for key, value in rows]
     lines += ["", "hyperparameters (defaults unless overridden):"]

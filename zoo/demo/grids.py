@@ -117,6 +117,8 @@ def fused_classifiers(*, include_seed: bool = True, include_multitask: bool = Tr
 
     A classifier has a `num_classes` (one head) or `tasks` (several heads)
     hyperparameter; `cnn_lstm_captioner` generates text and has neither.
+    Models with pretrained towers (a `weights` card) are left out: they read
+    text through their backbone's tokenizer, not the demo's vocabulary.
 
     Args:
         include_seed: keep the seed systems (names ending in `_seed`).
@@ -130,6 +132,10 @@ def fused_classifiers(*, include_seed: bool = True, include_multitask: bool = Tr
             continue
         multitask = "tasks" in entry.defaults
         if not (multitask or "num_classes" in entry.defaults):
+            continue
+        if entry.weights is not None:
+            # Pretrained towers read text through their own tokenizer, not the
+            # demo's vocabulary; the pretrain -> fine-tune table covers them.
             continue
         if (name.endswith("_seed") and not include_seed) or (multitask and not include_multitask):
             continue

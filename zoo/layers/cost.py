@@ -6,7 +6,11 @@ each layer call by, in this order:
 1. the layer's own `count_macs(input_shape)` method (every zoo layer has one);
 2. a formula for the Keras layers that do the arithmetic: Dense, Conv1D/2D/3D,
    SimpleRNN/LSTM/GRU (per time step), Bidirectional, MultiHeadAttention,
-   MelSpectrogram, and nested functional models;
+   MelSpectrogram, and nested functional models (KerasHub backbones,
+   `keras.applications` CNNs), whose graph is walked again with the shapes of
+   the call, since a backbone built for any sequence length records unknown
+   lengths in its own graph; and, by class path (so this module never imports
+   KerasHub), the KerasHub layers of its text backbones (`HUB_FORMULAS`);
 3. zero for the Keras layers in `ZERO_COST_LAYERS`: data movement, lookups,
    pooling, dropout, activations, normalisation, element-wise merges and
    preprocessing, a small fraction by convention not counted.
@@ -72,11 +76,37 @@ ZERO_COST_LAYERS: tuple[type, ...] = (
     keras.layers.Hashing, keras.layers.CategoryEncoding,
 )
 
+
+def _hub_transformer_encoder(layer, input_shape) -> int:
+    """KerasHub TransformerEncoder: self-attention plus a two-layer feed-forward network."""
+    length, width = input_shape[1], input_shape[-1]
+    head_dim = width // layer.num_heads
+    attention = attention_macs(length, length, width, width, layer.num_heads, head_dim)
+    return attention + 2 * dense_macs(length, width, layer.intermediate_dim)
+
+
+def _zero(layer, input_shape) -> int:
+    return 0
+
+
+# KerasHub layers by class path: lookups and element-wise sums cost nothing by
+# the convention above; a transformer block has a formula.
+HUB_FORMULAS = {
+    "keras_hub.src.layers.modeling.transformer_encoder.TransformerEncoder": _hub_transformer_encoder,
+    "keras_hub.src.layers.modeling.position_embedding.PositionEmbedding": _zero,
+    "keras_hub.src.layers.modeling.token_and_position_embedding.TokenAndPositionEmbedding": _zero,
+    "keras_hub.src.layers.modeling.reversible_embedding.ReversibleEmbedding": _zero,
+}
+# Keras's own ReversibleEmbedding is a lookup when called forward, as a backbone's input layer is.
+_LOOKUPS = tuple(getattr(keras.layers, name) for name in ("ReversibleEmbedding",) if hasattr(keras.layers, name))
+
 _RNN_GATES = ((keras.layers.LSTM, 4), (keras.layers.GRU, 3), (keras.layers.SimpleRNN, 1))
 _CONVOLUTIONS = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)
 
 
 def _shape(tensor_or_list):
+    if isinstance(tensor_or_list, dict):
+        return {key: tuple(value.shape) for key, value in tensor_or_list.items()}
     if isinstance(tensor_or_list, list | tuple):
         return [tuple(t.shape) for t in tensor_or_list]
     return tuple(tensor_or_list.shape)
@@ -126,8 +156,11 @@ def layer_macs(layer, input_shape, output_shape) -> int:
         if macs < 0:
             raise ValueError(f"count_macs: {type(layer).__name__}.count_macs returned {macs}; expected >= 0.")
         return macs
-    if type(layer) in ZERO_COST_LAYERS:
+    if type(layer) in ZERO_COST_LAYERS or type(layer) in _LOOKUPS:
         return 0
+    formula = HUB_FORMULAS.get(f"{type(layer).__module__}.{type(layer).__qualname__}")
+    if formula is not None:
+        return formula(layer, input_shape)
     if isinstance(layer, keras.layers.Dense):
         return dense_macs(_positions(input_shape), input_shape[-1], layer.units)
     if isinstance(layer, _CONVOLUTIONS):
@@ -145,7 +178,7 @@ def layer_macs(layer, input_shape, output_shape) -> int:
         query, value = input_shape
         return attention_macs(query[1], value[1], query[-1], value[-1], layer.num_heads, layer.key_dim)
     if isinstance(layer, keras.Model):
-        return count_macs(layer)
+        return count_macs(layer, input_shape)
     raise _unknown(layer)
 
 
@@ -175,11 +208,14 @@ def _node_input_shape(layer, node):
     return _shape(node.arguments.args[0])
 
 
-def count_macs(model: keras.Model) -> int:
+def count_macs(model: keras.Model, input_shape=None) -> int:
     """Total multiply-adds to run `model` on one example (batch size 1).
 
     Args:
         model: a built functional or Sequential Keras model.
+        input_shape: the shapes `model` is called with (a shape, or a list or
+            dict of shapes like its inputs), for a model nested in another;
+            None = the shapes recorded in its own graph.
 
     Returns:
         The count as an int, summed over every call of every layer.
@@ -193,6 +229,8 @@ def count_macs(model: keras.Model) -> int:
             f"count_macs: model {model.name!r} ({type(model).__name__}) has no layer graph; "
             "expected a functional or Sequential model built on its inputs."
         )
+    if input_shape is not None:
+        return _count_with_shapes(model, input_shape)
     total = 0
     for layer in model.layers:
         if isinstance(layer, keras.layers.InputLayer):
@@ -202,6 +240,48 @@ def count_macs(model: keras.Model) -> int:
             output_shape = _shape(node.output_tensors[0])
             total += layer_macs(layer, input_shape, output_shape)
     return total
+
+
+def _count_with_shapes(model, input_shape) -> int:
+    """Walks `model`'s graph again on inputs of `input_shape`, counting each layer call."""
+    references = {tensor.name: tensor for tensor in model.inputs}
+
+    def symbolic(shape, reference):
+        return keras.KerasTensor(shape, dtype=reference.dtype)
+
+    if isinstance(input_shape, dict):
+        inputs = {key: symbolic(shape, references.get(key, model.inputs[0])) for key, shape in input_shape.items()}
+    elif isinstance(input_shape, list):
+        inputs = [symbolic(shape, reference) for shape, reference in zip(input_shape, model.inputs, strict=True)]
+    else:
+        inputs = symbolic(input_shape, model.inputs[0])
+    total = 0
+
+    def counted(operation):
+        def run(*args, **kwargs):
+            nonlocal total
+            output = operation.compute_output_spec(*args, **kwargs)
+            if isinstance(operation, keras.layers.Layer) and not isinstance(operation, keras.layers.InputLayer):
+                node = _CallArguments(args, kwargs)
+                first = keras.tree.flatten(output)[0]
+                total += layer_macs(operation, _node_input_shape(operation, node), tuple(first.shape))
+            return output
+
+        return run
+
+    # Keras's own shape inference (Functional.compute_output_spec) walks the
+    # graph this way; the walk is the one way to see each call's real shapes.
+    model._run_through_graph(model._standardize_inputs(inputs), operation_fn=counted)
+    return total
+
+
+class _CallArguments:
+    """The `node.arguments` view of one call, for `_node_input_shape`."""
+
+    def __init__(self, args, kwargs):
+        self.arguments = self
+        self.args = args
+        self.kwargs = kwargs
 
 
 def _is_graph_model(model) -> bool:

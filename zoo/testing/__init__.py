@@ -6,6 +6,12 @@ A layer's or model's whole test is then a few arguments and an expected shape:
 >>> run_layer_test(GatedFusion, {"units": 4}, [a, b], expected_output_shape=(2, 4))
 """
 
-from zoo.testing.test_case import random_inputs, run_layer_test, run_model_test, sample_targets
+from zoo.testing.test_case import (
+    random_inputs,
+    run_layer_test,
+    run_model_test,
+    sample_targets,
+    small_overrides,
+)
 
-__all__ = ["random_inputs", "run_layer_test", "run_model_test", "sample_targets"]
+__all__ = ["random_inputs", "run_layer_test", "run_model_test", "sample_targets", "small_overrides"]

@@ -224,11 +224,15 @@ def random_inputs(model: keras.Model, batch_size: int = 4, seed: int = 0, pad_to
     Images are uniform in [0, 1]; token ids are random words followed by
     padding (0) so that masking is exercised. `pad_to` keeps only that many
     real tokens at most. Audio is uniform in [-1, 1), 1,000 samples long
-    when the input's length is unknown.
+    when the input's length is unknown. KerasHub text inputs agree with the
+    token ids: `padding_mask` is 1 on real tokens, `segment_ids` all 0.
     """
     rng = np.random.default_rng(seed)
     batch = {}
+    derived = {"padding_mask", "segment_ids"}
     for tensor in model.inputs:
+        if tensor.name in derived:
+            continue
         name = tensor.name
         shape = (batch_size, *(1000 if d is None else d for d in tensor.shape[1:]))
         if name == keys.AUDIO:
@@ -242,13 +246,21 @@ def random_inputs(model: keras.Model, batch_size: int = 4, seed: int = 0, pad_to
             batch[name] = ids
         else:
             batch[name] = rng.uniform(size=shape).astype("float32")
+    names = {tensor.name for tensor in model.inputs}
+    if "padding_mask" in names:
+        batch["padding_mask"] = (batch[keys.TOKEN_IDS] != 0).astype("int32")
+    if "segment_ids" in names:
+        batch["segment_ids"] = np.zeros_like(batch[keys.TOKEN_IDS])
     return batch
 
 
 def _vocab_size(model) -> int:
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.Embedding):
-            return layer.input_dim
+    # A KerasHub backbone keeps its token embedding inside the nested model,
+    # beside smaller ones (BERT's two segments); the largest is the vocabulary.
+    sizes = [layer.input_dim for layer in model._flatten_layers(include_self=False)
+             if isinstance(layer, keras.layers.Embedding)]
+    if sizes:
+        return max(sizes)
     raise ValueError(f"model {model.name!r} takes token ids but has no Embedding layer")
 
 
@@ -291,3 +303,26 @@ def run_model_test(model: keras.Model, batch_size: int = 4, seed: int = 0, atol:
         loaded = keras.saving.load_model(path)
     _assert_close(loaded(inputs, training=False), expected, atol, f"{model.name} after .keras round trip")
     return inputs
+
+
+# Towers of unit-test size for models whose defaults are full pretrained
+# backbones (the seed system's BERT-base + ResNet50: 134 M parameters, over a
+# minute per catalog test on a CPU); their defaults get their own slow test.
+_SMALL_TOWERS = {"text_backbone": "bert_tiny_en_uncased", "image_backbone": "resnet_tiny", "image_size": 32}
+
+
+def small_overrides(name: str) -> dict:
+    """Overrides that shrink a registered model's pretrained towers to unit-test size ({} for other models).
+
+    Args:
+        name: a registered model name.
+
+    Returns:
+        The overrides for `zoo.build(name, **overrides)`.
+    """
+    from zoo.registry import get_entry
+
+    defaults = get_entry(name).defaults
+    if "text_backbone" not in defaults:
+        return {}
+    return {k: v for k, v in _SMALL_TOWERS.items() if defaults.get(k) != v}
