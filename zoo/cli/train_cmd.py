@@ -71,6 +71,13 @@ def add_parser(subparsers):
                      default=d["early_stopping_patience"],
                      help="stop after PATIENCE epochs without improvement of --monitor (default: off)")
     opt.add_argument("--monitor", default=d["monitor"], help="metric for early stopping (default %(default)s)")
+    tune = parser.add_argument_group("fine-tuning (pretrained towers)")
+    tune.add_argument("--freeze", nargs="+", default=[], metavar="TOWER",
+                      help="towers to freeze: layer names (text_backbone) or prefixes (text, image)")
+    tune.add_argument("--unfreeze-epoch", type=int, metavar="EPOCH",
+                      help="0-based epoch from which the frozen towers train (default: frozen throughout)")
+    tune.add_argument("--backbone-lr-multiplier", type=float, default=d["backbone_lr_multiplier"], metavar="FACTOR",
+                      help="learning-rate factor for the towers once unfrozen (default %(default)s)")
     run = parser.add_argument_group("execution")
     run.add_argument("--seed", type=int, default=d["seed"],
                      help="seed everything and make ops deterministic (default: unseeded; not with --jit: "
@@ -112,7 +119,8 @@ def options(args) -> dict:
         early_stopping_patience=args.early_stopping_patience, monitor=args.monitor,
         checkpoint_every=args.checkpoint_every, keep_checkpoints=args.keep_checkpoints, seed=args.seed,
         mixed_precision=args.mixed_precision, jit=args.jit, steps_per_execution=args.steps_per_execution,
-        verbose=0 if args.quiet else 1,
+        verbose=0 if args.quiet else 1, freeze=tuple(args.freeze), unfreeze_epoch=args.unfreeze_epoch,
+        backbone_lr_multiplier=args.backbone_lr_multiplier,
     )
 
 

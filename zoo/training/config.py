@@ -53,6 +53,12 @@ class TrainConfig:
         steps_per_execution: training steps per `tf.function` call.
         verbose: 0 = silent, 1 = progress bar (one line per epoch when the
             output is not a terminal).
+        freeze: towers to freeze, by top-level layer name (`text_backbone`)
+            or tower prefix (`text`, `image`); see `zoo.training.finetune`.
+        unfreeze_epoch: the 0-based epoch from which the frozen towers train;
+            None keeps them frozen for the whole run.
+        backbone_lr_multiplier: learning-rate factor for the towers once
+            unfrozen (the standard transfer-learning recipe uses 0.1 or less).
     """
 
     epochs: int = 1
@@ -76,6 +82,9 @@ class TrainConfig:
     jit: bool = False
     steps_per_execution: int = 1
     verbose: int = 1
+    freeze: tuple[str, ...] = ()
+    unfreeze_epoch: int | None = None
+    backbone_lr_multiplier: float = 1.0
 
     def __post_init__(self):
         _int("epochs", self.epochs, minimum=1)
@@ -109,6 +118,7 @@ class TrainConfig:
         _bool("jit", self.jit)
         _int("steps_per_execution", self.steps_per_execution, minimum=1)
         _choice("verbose", self.verbose, (0, 1))
+        self._check_fine_tuning()
         if self.jit and self.op_determinism:
             reason = f"seed={self.seed!r} was given" if self.deterministic is None else "deterministic=True"
             raise ValueError(
@@ -116,6 +126,24 @@ class TrainConfig:
                 "implementation of some gradients (MaxPool's among them) and fails at the first step. "
                 "Pass deterministic=False to keep the seed without bit-identical runs, or drop jit."
             )
+
+    def _check_fine_tuning(self) -> None:
+        if isinstance(self.freeze, str) or not isinstance(self.freeze, list | tuple) or not all(
+            isinstance(name, str) and name for name in self.freeze
+        ):
+            raise ValueError(f"freeze={self.freeze!r}: expected a sequence of tower names such as ('text_backbone',).")
+        # A tuple, so the config stays hashable and reads back equal from config.json's list.
+        object.__setattr__(self, "freeze", tuple(self.freeze))
+        _int("unfreeze_epoch", self.unfreeze_epoch, minimum=1, optional=True)
+        if self.unfreeze_epoch is not None:
+            if not self.freeze:
+                raise ValueError(f"unfreeze_epoch={self.unfreeze_epoch!r} needs towers to freeze (freeze=...).")
+            if self.unfreeze_epoch >= self.epochs:
+                raise ValueError(
+                    f"unfreeze_epoch={self.unfreeze_epoch!r}: expected an epoch before the last "
+                    f"(epochs={self.epochs}), so the towers train at least one epoch."
+                )
+        _float("backbone_lr_multiplier", self.backbone_lr_multiplier, positive=True)
 
     @property
     def op_determinism(self) -> bool:

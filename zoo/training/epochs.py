@@ -33,6 +33,9 @@ def run_epochs(run, train_exec, val_exec, val_dist, manager, progress, writers, 
         epoch_start = epoch * spe
         if step == epoch_start:
             model.reset_metrics()
+        if run.fine_tune is not None and run.fine_tune.set_epoch(epoch):
+            # Towers were unfrozen: a traced step keeps its old variable list.
+            train_exec = run.make_train_exec(run.iterator)
         display.start_epoch(epoch, step - epoch_start)
         step = _epoch_steps(run, train_exec, manager, progress, display, stop_check, step, epoch)
         logs = read_metrics(model)

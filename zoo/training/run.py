@@ -253,6 +253,7 @@ class _Run:
             # Each worker keeps its own iterator state, so its own checkpoints.
             self.checkpoint_dir = os.path.join(self.checkpoint_dir, f"worker_{cluster.worker_index}")
         self.lock_fd = None
+        self.fine_tune = None
         self.timed_seconds = 0.0
         self.timed_steps = 0
         self.step_times: list[float] = []
@@ -280,7 +281,7 @@ class _Run:
         config = self.config
         train_ds, self.steps_per_epoch = train_dataset(self, dataset_fn)
         self.total_steps = config.epochs * self.steps_per_epoch
-        model, hyperparameters = build_model(
+        model, hyperparameters, self.fine_tune = build_model(
             model_spec, overrides, train_ds.element_spec, self.total_steps,
             config=config, strategy=self.strategy, kind=self.kind,
         )
@@ -369,11 +370,19 @@ class _Run:
             ) from error
         log.debug("Restored %s (step %d, epoch %d).", restore_path, int(progress.step), int(progress.epoch))
 
-    def _train(self, iterator, val_dist, manager, progress) -> list[dict[str, float]]:
-        train_exec = make_train_function(
+    def make_train_exec(self, iterator):
+        """The training function over `iterator`, traced for the model's current trainable weights."""
+        return make_train_function(
             self.strategy, self.model, iterator, [t.name for t in self.model.inputs],
             track_ids=self.on_batch_ids is not None, jit=self.config.jit,
         )
+
+    def _train(self, iterator, val_dist, manager, progress) -> list[dict[str, float]]:
+        self.iterator = iterator
+        if self.fine_tune is not None:
+            # The restored epoch decides which towers are frozen now.
+            self.fine_tune.set_epoch(int(progress.epoch))
+        train_exec = self.make_train_exec(iterator)
         val_exec = make_validation_function(self.strategy, self.model) if val_dist is not None else None
         writers = summary_writers(self.out, self.cluster.is_chief)
         try:

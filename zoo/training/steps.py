@@ -18,6 +18,7 @@ import tensorflow as tf
 
 from zoo.core import keys
 from zoo.training.config import TrainConfig, make_optimizer
+from zoo.training.finetune import make_fine_tune
 
 __all__ = ["seed_everything", "output_tasks", "build_model", "make_train_function", "make_validation_function",
            "model_inputs", "strip_spec", "check_element_spec", "read_metrics", "current_learning_rate"]
@@ -76,11 +77,13 @@ def build_model(model_spec, overrides, element_spec, total_steps: int, *, config
     """Builds (or takes), compiles and initialises the model inside the strategy's scope.
 
     Returns:
-        `(model, hyperparameters)`; hyperparameters is None unless the model
-        is a registered name.
+        `(model, hyperparameters, fine_tune)`; hyperparameters is None unless
+        the model is a registered name; fine_tune is the run's
+        `zoo.training.finetune.FineTune`, or None when nothing is frozen.
 
     Raises:
-        ValueError: a bad model spec or overrides, or jit with several replicas.
+        ValueError: a bad model spec or overrides, jit with several replicas,
+            or a tower to freeze that the model does not have.
     """
     with _precision_policy(config.mixed_precision), strategy.scope():
         model, hyperparameters = _make_model(model_spec, overrides, config, kind)
@@ -90,11 +93,18 @@ def build_model(model_spec, overrides, element_spec, total_steps: int, *, config
                 f"{strategy.num_replicas_in_sync}): XLA cannot compile the cross-replica "
                 "gradient sum. Drop --jit or train on one device."
             )
+        # Tower names are checked here, before any step; the optimizer gets
+        # slots for what will ever train (zoo.training.finetune).
+        fine_tune = make_fine_tune(model, config)
+        if fine_tune is not None:
+            fine_tune.before_optimizer_build()
         loss, metrics = _compile_arguments(model)
         model.compile(optimizer=make_optimizer(config, total_steps), loss=loss, metrics=metrics,
                       jit_compile=config.jit)
         _build_training_state(model, strip_spec(element_spec, {t.name for t in model.inputs}))
-    return model, hyperparameters
+        if fine_tune is not None:
+            fine_tune.install(model.optimizer)
+    return model, hyperparameters, fine_tune
 
 
 def _make_model(model_spec, overrides, config: TrainConfig, kind: str):
