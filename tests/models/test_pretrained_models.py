@@ -69,6 +69,8 @@ def test_bad_backbone_names_and_paths_are_refused_before_building():
         zoo.build("bert_resnet50_concat", image_size=16)
     with pytest.raises(ValueError, match=r"text_config=.*keys among"):
         zoo.build("bert_resnet_concat_tiny", text_config={"layers": 2})
+    with pytest.raises(ValueError, match=r"text_config=.*a config is for random initialisation"):
+        zoo.build("bert_resnet_concat_tiny", text_config={"num_layers": 1}, pretrained=True)
 
 
 def test_card_names_the_weights_it_can_load():

@@ -191,7 +191,9 @@ def make_dataset(
             int32 [B, max_length]; "raw": `image` uint8 [B, 28, 28, 1] and
             `text` string [B] (the inputs of an exported serving graph).
         tokenizer: maps texts to ids in "model" mode; None = a vocabulary fitted on
-            this config's train split (`fit_vocabulary`).
+            this config's train split (`fit_vocabulary`). A
+            `zoo.data.hub_text.BackboneTokenizer` gives a KerasHub backbone's
+            inputs (`token_ids`, `padding_mask`, `segment_ids`) instead.
         max_length: token sequence length; must equal `tokenizer.max_length` if given.
         shuffle: seeded shuffle over the whole split, new order each epoch; None =
             True for train, False otherwise.
@@ -271,7 +273,9 @@ def make_dataset(
         if mode == "model":
             features = {keys.IMAGE: tf.cast(batch[keys.IMAGE], tf.float32) / 255.0}
             if has_text:
-                features[keys.TOKEN_IDS] = tokenizer(batch[keys.TEXT])
+                encoded = tokenizer(batch[keys.TEXT])
+                # A backbone's tokenizer (zoo.data.hub_text) gives several inputs by name.
+                features.update(encoded if isinstance(encoded, dict) else {keys.TOKEN_IDS: encoded})
         else:
             features = {keys.IMAGE: batch[keys.IMAGE]}
             if has_text:

@@ -114,6 +114,7 @@ def export_model(
     overwrite: bool = False,
     max_text_bytes: int = MAX_TEXT_BYTES,
     max_audio_samples: int | None = None,
+    text_preset=None,
 ) -> str:
     """Exports a zoo model for serving.
 
@@ -139,6 +140,10 @@ def export_model(
         max_text_bytes: longest text the SavedModel accepts, in bytes.
         max_audio_samples: longest recording the SavedModel accepts, in
             samples; None = `MAX_AUDIO_SECONDS` at the model's sample rate.
+        text_preset: for a model on a KerasHub text backbone (inputs
+            `token_ids` and `padding_mask`), the KerasHub preset whose
+            tokenizer the SavedModel runs on raw text, instead of a
+            vocabulary; SavedModel format only.
 
     Returns:
         The absolute path of the export directory.
@@ -179,6 +184,8 @@ def export_model(
             "(raw int16 or float32 audio in)."
         )
     names = resolve_class_names(spec, class_names)
+    if "padding_mask" in {t.name for t in model.inputs}:
+        return _export_backbone_text_model(model, target, spec, format, text_preset, names, overwrite, max_text_bytes)
     tokens = resolve_vocabulary(spec, vocabulary, expected_vocabulary)
     _probe(model, spec, tokens)
     kwargs = dict(vocabulary=tokens, class_names=names, overwrite=overwrite, max_text_bytes=max_text_bytes)
@@ -197,6 +204,27 @@ def export_model(
     return export_litert(model, target, spec, **kwargs)
 
 
+def _export_backbone_text_model(model, target, spec, format, text_preset, names, overwrite, max_text_bytes) -> str:
+    """A model on a KerasHub text backbone: its preset's tokenizer runs inside the SavedModel."""
+    if format != "tf_saved_model":
+        raise ValueError(
+            f"format={format!r}: a model on a KerasHub text backbone exports as 'tf_saved_model' only (its "
+            "tokenizer's ops exist in TensorFlow, not in the ONNX or LiteRT runtimes)."
+        )
+    if text_preset is None:
+        raise ValueError(
+            "This model reads text through a KerasHub backbone's tokenizer: pass text_preset=DIR, the preset "
+            "saved with that tokenizer (see zoo.models.pretrained.save_tower_presets)."
+        )
+    from zoo.data.hub_text import BackboneTokenizer
+    from zoo.export.saved_model import export_saved_model
+
+    tokenizer = BackboneTokenizer(text_preset, spec.max_length)
+    _probe(model, spec, [None] * tokenizer.vocab_size)
+    return export_saved_model(model, target, spec, vocabulary=None, class_names=names, overwrite=overwrite,
+                              max_text_bytes=max_text_bytes, tokenizer=tokenizer)
+
+
 def _probe(model, spec, tokens) -> None:
     """Runs the model once on the largest token id, so a vocabulary that does not fit fails now."""
     import numpy as np
@@ -208,6 +236,8 @@ def _probe(model, spec, tokens) -> None:
         feeds["image"] = np.zeros(shape, np.float32)
     if spec.has_text:
         feeds["token_ids"] = np.full([1, spec.max_length], len(tokens) - 1, np.int32)
+        feeds["padding_mask"] = np.ones([1, spec.max_length], np.int32)
+        feeds["segment_ids"] = np.zeros([1, spec.max_length], np.int32)
     if spec.has_audio:
         feeds["audio"] = np.zeros([1, spec.sample_rate], np.float32)
     try:

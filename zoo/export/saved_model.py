@@ -51,6 +51,7 @@ def export_saved_model(
     overwrite: bool = False,
     max_text_bytes: int = MAX_TEXT_BYTES,
     max_audio_samples: int | None = None,
+    tokenizer=None,
 ) -> str:
     """Writes the SavedModel directory atomically; see the module docstring.
 
@@ -64,6 +65,9 @@ def export_saved_model(
         max_text_bytes: the longest text accepted.
         max_audio_samples: the most audio samples accepted per example
             (required for models that read audio).
+        tokenizer: a `zoo.data.hub_text.BackboneTokenizer` for a model on a
+            KerasHub text backbone, used instead of `vocabulary`; loading the
+            export then needs `import tensorflow_text` for its ops.
 
     Returns:
         The absolute export path.
@@ -72,7 +76,8 @@ def export_saved_model(
         FileExistsError: if `path` exists and overwrite is False.
         NotAnExportError: (a FileExistsError) if `path` holds something other than a zoo export.
     """
-    tokenizer = Tokenizer(vocabulary, spec.max_length) if spec.has_text else None
+    if tokenizer is None and spec.has_text:
+        tokenizer = Tokenizer(vocabulary, spec.max_length)
     archive = keras.export.ExportArchive()
     archive.track(model)
     if tokenizer is not None:
@@ -111,7 +116,9 @@ def export_saved_model(
         class_names=class_names,
         vocabulary=vocabulary,
         signatures=signatures,
-        extra={"max_text_bytes": max_text_bytes if spec.has_text else None, **audio_extra},
+        extra={"max_text_bytes": max_text_bytes if spec.has_text else None, **audio_extra,
+               **({"text_preset": tokenizer.preset, "needs": "import tensorflow_text"}
+                  if hasattr(tokenizer, "preset") else {})},
     )
     with export_directory(path, overwrite=overwrite) as tmp:
         archive.write_out(tmp, verbose=False)

@@ -219,7 +219,9 @@ def make_serving_function(
     Args:
         model: the Keras model.
         spec: from `inspect_model`.
-        tokenizer: a `zoo.data.text.Tokenizer` for text models, else None.
+        tokenizer: a `zoo.data.text.Tokenizer` (or, for KerasHub text
+            backbones, a `zoo.data.hub_text.BackboneTokenizer`) for text
+            models, else None.
         class_names: {head: names} from `resolve_class_names`.
         image_dtype: tf.uint8 (pixels 0-255, scaled in the graph) or
             tf.float32 (already in [0, 1], checked to be finite).
@@ -244,7 +246,9 @@ def make_serving_function(
             if image is not None:
                 feeds[keys.IMAGE] = _scale(_static_image(image, spec.image_shape))
             if text is not None:
-                feeds[keys.TOKEN_IDS] = tokenizer(tf.reshape(text, [-1]))
+                encoded = tokenizer(tf.reshape(text, [-1]))
+                # A backbone's tokenizer (zoo.data.hub_text) gives all of its inputs by name.
+                feeds.update(encoded if isinstance(encoded, dict) else {keys.TOKEN_IDS: encoded})
             batch = tf.shape(next(iter(feeds.values())))[0]
             # oneDNN's convolution rejects an empty batch on some CPUs, so the
             # model runs only on a non-empty one.

@@ -11,7 +11,8 @@ from zoo.core import keys
 
 __all__ = ["ModelSpec", "all_layers", "inspect_model", "non_unrolled_rnns", "resolve_class_names"]
 
-SUPPORTED_INPUTS = (keys.IMAGE, keys.TOKEN_IDS, keys.AUDIO)
+# `padding_mask` and `segment_ids` come with `token_ids` for KerasHub text backbones.
+SUPPORTED_INPUTS = (keys.IMAGE, keys.TOKEN_IDS, keys.AUDIO, "padding_mask", "segment_ids")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -72,13 +72,18 @@ def check(hp: dict[str, Any]) -> None:
         value = hp[key]
         require(isinstance(value, bool) or os.path.exists(value), key, value,
                 "True, False or the path of an existing local preset directory or weights file")
-    if not isinstance(hp["text_pretrained"], str):
+    text_source, image_source = resolve_pretrained(hp)
+    for part, source in (("text", text_source), ("image", image_source)):
+        # A preset brings its own architecture; a config would be silently ignored.
+        require(not (source and hp[f"{part}_config"]), f"{part}_config", hp[f"{part}_config"],
+                f"{{}} when the {part} tower loads weights ({source!r}): a config is for random initialisation")
+    if not isinstance(text_source, str):
         _, architecture = hub.TEXT_ARCHITECTURES[hp["text_backbone"]]
         unknown = sorted(set(hp["text_config"]) - set(architecture))
         require(not unknown, "text_config", hp["text_config"], f"keys among {sorted(architecture)}")
         length = {**architecture, **hp["text_config"]}["max_sequence_length"]
         require(hp["max_length"] <= length, "max_length", hp["max_length"], f"at most the backbone's {length} positions")
-    if hp["image_backbone"] in hub.IMAGE_ARCHITECTURES and not isinstance(hp["image_pretrained"], str):
+    if hp["image_backbone"] in hub.IMAGE_ARCHITECTURES and not isinstance(image_source, str):
         _, architecture = hub.IMAGE_ARCHITECTURES[hp["image_backbone"]]
         unknown = sorted(set(hp["image_config"]) - set(architecture))
         require(not unknown, "image_config", hp["image_config"], f"keys among {sorted(architecture)}")

@@ -54,7 +54,12 @@ def data_config(data, model_spec, overrides, data_dir, source_dir, max_length, s
     data_dir = os.fspath(data_dir) if data_dir is not None else None
     source_dir = os.fspath(source_dir) if source_dir is not None else None
     vocabulary = tokenizer = None
-    if data in pipeline.TEXT_CONFIGS:
+    text_preset = backbone_text_preset(model_spec, overrides) if data in pipeline.TEXT_CONFIGS else None
+    if text_preset is not None:
+        from zoo.data.hub_text import BackboneTokenizer
+
+        tokenizer = BackboneTokenizer(text_preset, max_length)
+    elif data in pipeline.TEXT_CONFIGS:
         vocabulary = pipeline.fit_vocabulary(data, data_dir=data_dir, source_dir=source_dir)
         tokenizer = Tokenizer(vocabulary, max_length)
     if isinstance(model_spec, str):
@@ -90,6 +95,38 @@ def data_config(data, model_spec, overrides, data_dir, source_dir, max_length, s
 
     validation = make(validation_split, False, False) if validation_split else None
     return make(train_split, True, True), validation, vocabulary, overrides
+
+
+def backbone_text_preset(model_spec, overrides):
+    """The KerasHub preset whose tokenizer encodes text for a model with a KerasHub text backbone.
+
+    Returns:
+        A local preset directory or a published preset name; None for the
+        zoo's other models (they use the data's fitted vocabulary).
+
+    Raises:
+        ValueError: the model has a randomly initialised text backbone and so
+            no tokenizer; the message says how to give it one.
+    """
+    if not isinstance(model_spec, str):
+        return None
+    from zoo.models.pretrained import resolve_pretrained
+    from zoo.registry import get_entry, resolve_hyperparameters
+
+    if "text_backbone" not in get_entry(model_spec).defaults:
+        return None
+    hyperparameters = resolve_hyperparameters(model_spec, **overrides)
+    text_source, _ = resolve_pretrained(hyperparameters)
+    if text_source is True:
+        return hyperparameters["text_backbone"]
+    if isinstance(text_source, str) and os.path.exists(os.path.join(text_source, "tokenizer.json")):
+        return text_source
+    raise ValueError(
+        f"Model {model_spec!r} reads text through its KerasHub backbone's tokenizer, but its text backbone "
+        f"({'the preset ' + repr(text_source) + ' without a tokenizer' if text_source else 'randomly initialised'}) "
+        "has none: pass text_pretrained=DIR (or pretrained=DIR) naming a preset saved with its tokenizer "
+        "(zoo.models.pretrained.save_tower_presets(model, DIR, tokenizer=...)), or pretrained=True."
+    )
 
 
 def count_batches(pipeline, data, split, input_context, options) -> int:
