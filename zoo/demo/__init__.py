@@ -13,8 +13,9 @@ and a SavedModel).
 From the shell: `zoo demo [--quick | --full] [--seeds N] [--out DIR]`.
 """
 
+from zoo.demo import pretrain_finetune
 from zoo.demo.grids import GRIDS, grid, plan
 from zoo.demo.recipes import RECIPES
 from zoo.demo.runner import ARTIFACTS, run_demo
 
-__all__ = ["run_demo", "GRIDS", "RECIPES", "ARTIFACTS", "grid", "plan"]
+__all__ = ["run_demo", "GRIDS", "RECIPES", "ARTIFACTS", "grid", "plan", "pretrain_finetune"]
