@@ -6,7 +6,7 @@ from zoo import registry
 
 CARD_FIELDS = {
     "name", "description", "origin", "modalities", "fusion", "inputs", "outputs",
-    "hyperparameters", "parameters", "macs_per_example", "demo_accuracy",
+    "hyperparameters", "parameters", "macs_per_example", "demo_accuracy", "weights",
 }
 
 

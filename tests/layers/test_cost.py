@@ -98,3 +98,18 @@ def test_a_model_without_a_layer_graph_is_refused():
     model(keras.ops.ones((1, 5)))
     with pytest.raises(ValueError, match="'subclassed'.*no layer graph"):
         count_macs(model)
+
+
+def test_a_kerashub_backbone_is_counted_at_the_length_it_is_called_with():
+    """BERT built for any length (its graph says None) is counted at the model's 32 tokens, by hand:
+    per layer, projections 4 x 32 x 128 x 128, scores and mixing 2 x 32 x 32 x 128, feed-forward
+    2 x 32 x 128 x 512; then the pooler 128 x 128 on [CLS]."""
+    keras_hub = pytest.importorskip("keras_hub")
+    backbone = keras_hub.models.BertBackbone(vocabulary_size=100, num_layers=2, num_heads=2, hidden_dim=128,
+                                             intermediate_dim=512, max_sequence_length=64)
+    per_layer = 4 * 32 * 128 * 128 + 2 * 32 * 32 * 128 + 2 * 32 * 128 * 512
+    shapes = {name: (None, 32) for name in ("token_ids", "padding_mask", "segment_ids")}
+    assert count_macs(backbone, shapes) == 2 * per_layer + 128 * 128
+    inputs = {name: keras.Input((32,), dtype="int32", name=name) for name in shapes}
+    wrapped = keras.Model(inputs, backbone(inputs)["pooled_output"])
+    assert count_macs(wrapped) == 2 * per_layer + 128 * 128
