@@ -42,6 +42,7 @@ bench:
 	$(PY) tests/benchmarks/bench_training.py
 	$(PY) tests/benchmarks/bench_serving.py
 	$(PY) tests/benchmarks/bench_demo.py
+	$(PY) tests/benchmarks/bench_pretrained.py
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache .ruff_cache
