@@ -37,7 +37,8 @@ def test_padding_does_not_change_outputs(name):
     inputs = random_inputs(short, batch_size=3, seed=1)
     # Every per-token input (token ids, and a KerasHub backbone's padding mask
     # and segment ids) is padded with zeros, which all of them read as padding.
-    padded = {key: np.pad(value, ((0, 0), (0, 5))) if key != "image" else value for key, value in inputs.items()}
+    per_token = {"token_ids", "padding_mask", "segment_ids"}
+    padded = {key: np.pad(value, ((0, 0), (0, 5))) if key in per_token else value for key, value in inputs.items()}
     expected = short(inputs, training=False)
     actual = long(padded, training=False)
     for a, e in zip(_leaves(actual), _leaves(expected), strict=True):
