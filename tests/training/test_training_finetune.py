@@ -110,6 +110,7 @@ class _Killed(Exception):
     pass
 
 
+@pytest.mark.slow
 def test_a_kill_in_the_unfrozen_epoch_resumes_exactly(tmp_path):
     options = dict(freeze=TOWERS, unfreeze_epoch=1, epochs=2, backbone_lr_multiplier=0.1)
     reference = _train(tmp_path / "reference", **options)
