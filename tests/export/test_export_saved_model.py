@@ -218,3 +218,21 @@ def test_zoo_export_is_callable_after_package_import(tmp_path, tiny_model):
     assert callable(zoo.export)
     zoo.export_model(build_tiny("cnn_seed", image_shape=(12, 12, 1)), tmp_path / "seed")
     assert (tmp_path / "seed" / "saved_model.pb").exists()
+
+
+def _xla_compiled_functions(export_dir) -> int:
+    """How many functions of the serving graph carry XLA's must-compile mark."""
+    graph = tf.saved_model.load(str(export_dir)).signatures["serving_default"].graph.as_graph_def()
+    return sum(1 for function in graph.library.function if function.attr.get("_XlaMustCompile", None) is not None
+               and function.attr["_XlaMustCompile"].b)
+
+
+def test_the_model_call_is_xla_compiled_unless_asked_not_to(tiny_model, tmp_path):
+    fast = zoo.export_model(tiny_model, tmp_path / "xla", vocabulary=VOCABULARY)
+    plain = zoo.export_model(tiny_model, tmp_path / "plain", vocabulary=VOCABULARY, xla=False)
+    assert _xla_compiled_functions(fast) >= 1
+    assert _xla_compiled_functions(plain) == 0
+    image, text = tf.constant(images(3)), tf.constant(texts(3))
+    outputs = [tf.saved_model.load(str(p)).signatures["serving_default"](image=image, text=text) for p in (fast, plain)]
+    np.testing.assert_allclose(outputs[0]["probabilities"], outputs[1]["probabilities"], atol=1e-5)
+    np.testing.assert_array_equal(outputs[0]["label"], outputs[1]["label"])

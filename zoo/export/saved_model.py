@@ -52,6 +52,7 @@ def export_saved_model(
     max_text_bytes: int = MAX_TEXT_BYTES,
     max_audio_samples: int | None = None,
     tokenizer=None,
+    xla: bool = True,
 ) -> str:
     """Writes the SavedModel directory atomically; see the module docstring.
 
@@ -68,6 +69,8 @@ def export_saved_model(
         tokenizer: a `zoo.data.hub_text.BackboneTokenizer` for a model on a
             KerasHub text backbone, used instead of `vocabulary`; loading the
             export then needs `import tensorflow_text` for its ops.
+        xla: compile the model call of every signature with XLA (see
+            `zoo.export.signatures.compiled_model_outputs`).
 
     Returns:
         The absolute export path.
@@ -87,13 +90,13 @@ def export_saved_model(
         signatures = _add_audio_endpoints(archive, model, spec, tokenizer, class_names, max_text_bytes, max_audio_samples)
     else:
         serve, signature = make_serving_function(
-            model, spec, tokenizer, class_names, image_dtype=tf.uint8, max_text_bytes=max_text_bytes
+            model, spec, tokenizer, class_names, image_dtype=tf.uint8, max_text_bytes=max_text_bytes, xla=xla
         )
         archive.add_endpoint("serving_default", serve, input_signature=signature)
         signatures = ["serving_default"]
     if spec.has_image and not spec.has_audio:
         serve_float, float_signature = make_serving_function(
-            model, spec, tokenizer, class_names, image_dtype=tf.float32, max_text_bytes=max_text_bytes
+            model, spec, tokenizer, class_names, image_dtype=tf.float32, max_text_bytes=max_text_bytes, xla=xla
         )
         archive.add_endpoint("serving_float", serve_float, input_signature=float_signature)
         signatures.append("serving_float")
