@@ -48,7 +48,7 @@ def _register_with_keras(_keras_module):
 
 
 # Modules and functions that load on first use.
-_LAZY_MODULES = ("layers", "towers", "models", "data", "datasets", "training", "export", "demo", "cli", "testing")
+_LAZY_MODULES = ("core", "registry", "layers", "towers", "models", "data", "datasets", "training", "export", "demo", "cli", "testing")
 _LAZY_FUNCTIONS = {
     "build": ("zoo.registry", "build"),
     "describe": ("zoo.registry", "describe"),
