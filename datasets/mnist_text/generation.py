@@ -23,12 +23,16 @@ VQA_FAMILIES = ("what_digit", "parity", "compare", "is_this")
 CAPTION_KINDS = ("name", "arithmetic", "hint", "none")
 DEGRADATIONS = ("clean", "occluded", "noisy")
 
-CONFIG_NAMES = ("vqa", "caption", "digits")
-TEXT_CONFIGS = ("vqa", "caption")
+DESCRIBE_KINDS = ("word", "numeral")  # how a describe text names the digit
+SLANTS = ("left", "upright", "right")
+THICKNESSES = ("thin", "medium", "thick")
+
+CONFIG_NAMES = ("vqa", "caption", "digits", "describe")
+TEXT_CONFIGS = ("vqa", "caption", "describe")
 SPLITS = ("train", "validation", "test")
 # What a label id means, per config.
-CLASS_NAMES = {"vqa": VQA_ANSWERS, "caption": DIGIT_NAMES, "digits": DIGIT_NAMES}
-KIND_NAMES = {"vqa": VQA_FAMILIES, "caption": CAPTION_KINDS}
+CLASS_NAMES = {"vqa": VQA_ANSWERS, "caption": DIGIT_NAMES, "digits": DIGIT_NAMES, "describe": DIGIT_NAMES}
+KIND_NAMES = {"vqa": VQA_FAMILIES, "caption": CAPTION_KINDS, "describe": DESCRIBE_KINDS}
 
 # Validation takes 1 in 12 official training images: 5,000 of 60,000.
 VALIDATION_DIVISOR = 12

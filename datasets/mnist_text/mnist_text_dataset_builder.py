@@ -2,8 +2,11 @@
 
 Configs: `vqa` (a question about the digit, its answer as the label), `caption`
 (a text that names, hints at or says nothing about the digit; some images
-degraded; the digit as the label) and `digits` (plain MNIST). Generation rules
-are in `generation.py` and the dataset card (README.md).
+degraded; the digit as the label), `digits` (plain MNIST) and `describe` (a
+text that describes its own image: the digit and its slant and stroke
+thickness measured from the pixels; for contrastive training and retrieval).
+Generation rules are in `generation.py`, `describe.py` and the dataset card
+(README.md).
 
 The official MNIST files are read from, in order:
 
@@ -28,7 +31,7 @@ import tensorflow_datasets as tfds
 import tqdm
 from etils import epath
 from tensorflow_datasets.core.utils import tqdm_utils
-from zoo.datasets.mnist_text import generation
+from zoo.datasets.mnist_text import describe, generation
 from zoo.datasets.mnist_text import mnist_files as mnist
 
 from zoo.core import keys
@@ -67,7 +70,10 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     """
 
     VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "Initial release: configs vqa, caption and digits."}
+    RELEASE_NOTES = {
+        "1.0.0": "Initial release: configs vqa, caption and digits; config describe added later without changing "
+        "the data of the others (so without a new version).",
+    }
     BUILDER_CONFIGS = [
         MnistTextConfig(
             name="vqa",
@@ -84,6 +90,13 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             ),
         ),
         MnistTextConfig(name="digits", description="Plain MNIST (image and digit), same splits as the other configs."),
+        MnistTextConfig(
+            name="describe",
+            description=(
+                "A text describing its image: the digit (word or numeral), its slant and its stroke "
+                "thickness measured from the pixels (three bins each), in varied words; label = digit."
+            ),
+        ),
     ]
     # The package is installed as zoo.datasets from a folder named datasets/, so
     # TFDS cannot derive this folder (README, checksums) from the module name.
@@ -117,6 +130,11 @@ class Builder(tfds.core.GeneratorBasedBuilder):
                 kind=tfds.features.ClassLabel(names=KIND_NAMES[name]),
                 degradation=tfds.features.ClassLabel(names=generation.DEGRADATIONS),
             )
+            if name == "describe":
+                features.update(
+                    slant=tfds.features.ClassLabel(names=generation.SLANTS, doc="slant bin measured from moments"),
+                    thickness=tfds.features.ClassLabel(names=generation.THICKNESSES, doc="ink area bin per digit"),
+                )
             supervised_keys = ({keys.IMAGE: keys.IMAGE, keys.TEXT: keys.TEXT}, keys.LABEL)
         else:
             supervised_keys = (keys.IMAGE, keys.LABEL)
@@ -206,6 +224,11 @@ class Builder(tfds.core.GeneratorBasedBuilder):
                 image_draws = generation.Draws(config.seed, config.name, "image", example_id)
                 pixels[i], degradation = generation.degrade(pixels[i], image_draws)
                 record.update({keys.TEXT: text}, digit=digit, kind=kind, degradation=degradation)
+            elif config.name == "describe":
+                draws = generation.Draws(config.seed, config.name, "text", example_id)
+                text, kind, slant, thickness = describe.describe_example(image, digit, draws)
+                record.update({keys.TEXT: text}, digit=digit, kind=kind, degradation=0, slant=slant,
+                              thickness=thickness)
             records.append(record)
         # disable=None: a bar on a terminal, nothing in logs (the start and end lines say enough there).
         progress = tqdm.tqdm(total=len(records), desc=f"  {config.name} {split}".rstrip(), unit=" examples",

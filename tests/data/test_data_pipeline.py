@@ -155,7 +155,7 @@ def test_tfds_load_by_name_after_importing_zoo_data(prepared_dir):
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        (dict(config="mnist", split="train"), "Unknown config 'mnist'; expected one of \\['vqa', 'caption', 'digits'\\]"),
+        (dict(config="mnist", split="train"), "Unknown config 'mnist'; expected one of \\['vqa', 'caption', 'digits', 'describe'\\]"),
         (dict(config="vqa", split="dev"), "Unknown split 'dev'"),
         (dict(config="vqa", split="train", mode="serving"), "Unknown mode 'serving'"),
         (dict(config="vqa", split="train", batch_size=0), "batch_size=0: expected a positive int"),
