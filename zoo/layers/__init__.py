@@ -1,5 +1,6 @@
 """Custom layers of the zoo; each is `.keras`-serializable under the `zoo` package."""
 
+from zoo.layers.contrastive import ContrastiveHead, ContrastiveLoss
 from zoo.layers.cross_attention import CrossModalAttention
 from zoo.layers.decibels import PowerToDecibels
 from zoo.layers.film import FiLM
@@ -15,6 +16,8 @@ from zoo.layers.weighted_sum import WeightedSumFusion
 
 __all__ = [
     "BackboneImageAdapter",
+    "ContrastiveHead",
+    "ContrastiveLoss",
     "CrossModalAttention",
     "FiLM",
     "FixedLengthWaveform",

@@ -1,6 +1,6 @@
 """The catalog: importing this package registers every named model."""
 
-from zoo.models import audio, captioning, catalog, cnn_lstm, demo_results, pretrained, unimodal
+from zoo.models import audio, captioning, catalog, cnn_lstm, demo_results, dual_encoder, pretrained, unimodal
 from zoo.models.analysis import attention_scores
 from zoo.models.captioning import generate_captions, teacher_forcing
 from zoo.models.common import loss_for

@@ -10,6 +10,7 @@ import keras
 import numpy as np
 
 from zoo.core import keys
+from zoo.layers.contrastive import ContrastiveHead, ContrastiveLoss
 
 
 def _as_list(x):
@@ -277,6 +278,16 @@ def sample_targets(model: keras.Model, batch_size: int, seed: int = 0):
     return labels(model.output)
 
 
+def _targets_and_loss(model, inputs, batch_size, seed):
+    # A dual encoder's targets say which pairs match: its captions (token ids).
+    # Adam's first step moves every weight by the learning rate, and the logit
+    # scale (1/0.07) magnifies that: 1e-3 overshoots on a 4-pair batch.
+    head = model.layers[-1]
+    if isinstance(head, ContrastiveHead):
+        return inputs[keys.TOKEN_IDS], ContrastiveLoss(**head.loss_config()), 1e-4
+    return sample_targets(model, batch_size, seed), "sparse_categorical_crossentropy", 1e-3
+
+
 def run_model_test(model: keras.Model, batch_size: int = 4, seed: int = 0, atol: float = 1e-5):
     """Forward, one training step that lowers the loss, and a `.keras` round trip.
 
@@ -289,8 +300,8 @@ def run_model_test(model: keras.Model, batch_size: int = 4, seed: int = 0, atol:
         array = keras.ops.convert_to_numpy(leaf)
         assert array.shape[0] == batch_size and np.isfinite(array).all(), f"{model.name}: bad forward output"
 
-    targets = sample_targets(model, batch_size, seed)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
+    targets, loss, learning_rate = _targets_and_loss(model, inputs, batch_size, seed)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss)
     before = model.evaluate(inputs, targets, verbose=0, return_dict=True)["loss"]
     model.train_on_batch(inputs, targets)
     after = model.evaluate(inputs, targets, verbose=0, return_dict=True)["loss"]
