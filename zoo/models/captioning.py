@@ -12,7 +12,7 @@ import numpy as np
 
 from zoo.core import keys
 from zoo.layers import CrossModalAttention
-from zoo.models import common
+from zoo.models import common, decoding
 from zoo.models.common import CNN_TOWER, IMAGE_INPUT, RNN_TOWER, TEXT_INPUT, H, declare
 from zoo.registry import register_model
 from zoo.towers import image as image_towers
@@ -79,36 +79,17 @@ def teacher_forcing(token_ids: np.ndarray, vocab_size: int) -> tuple[np.ndarray,
     return np.concatenate([start, token_ids[:, :-1]], axis=1), token_ids
 
 
-def generate_captions(model: keras.Model, images: np.ndarray, vocabulary: list[str] | None = None):
-    """Greedy decoding: the most likely next word until the end id (0) or max_length.
+def generate_captions(model: keras.Model, images: np.ndarray, vocabulary: list[str] | None = None, *,
+                      beam_width: int = 1):
+    """Captions by greedy decoding (`beam_width=1`) or beam search; see `zoo.models.decoding.decode`.
 
     Args:
         model: a `cnn_lstm_captioner` model.
         images: [batch, H, W, C] float32 images in [0, 1].
         vocabulary: if given, ids are turned into words joined by spaces.
+        beam_width: captions kept per image at each step.
 
     Returns:
         A list of id lists (or of strings when `vocabulary` is given).
     """
-    max_length = model.input[keys.TOKEN_IDS].shape[1]
-    vocab_size = model.output.shape[-1]
-    batch = images.shape[0]
-    inputs = np.zeros((batch, max_length), dtype="int32")
-    inputs[:, 0] = vocab_size
-    generated = np.zeros((batch, max_length), dtype="int32")
-    finished = np.zeros(batch, dtype=bool)
-    for position in range(max_length):
-        probabilities = keras.ops.convert_to_numpy(model({keys.IMAGE: images, keys.TOKEN_IDS: inputs}, training=False))
-        next_ids = probabilities[:, position].argmax(-1)
-        next_ids[finished] = 0
-        generated[:, position] = next_ids
-        finished |= next_ids == 0
-        if finished.all():
-            break
-        if position + 1 < max_length:
-            inputs[:, position + 1] = next_ids
-    # Every id after a row's first 0 is 0 too (`finished` holds them there).
-    captions = [[int(i) for i in row if i != 0] for row in generated]
-    if vocabulary is None:
-        return captions
-    return [" ".join(vocabulary[i] for i in ids) for ids in captions]
+    return decoding.decode(model, images, beam_width=beam_width, vocabulary=vocabulary)

@@ -5,7 +5,9 @@ that produces it (`zoo.models.common.output_layer`): softmax →
 classification (sparse categorical cross-entropy, accuracy), sigmoid →
 multi-label (binary cross-entropy, binary accuracy), linear → regression
 (mean squared error, mean absolute error); a dict or list of outputs gets
-one of each per output.
+one of each per output. A dual encoder (an output from a `ContrastiveHead`)
+gets its `ContrastiveLoss` and steps that gather the global batch for it
+(`zoo.training.contrastive`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from zoo.core import keys
+from zoo.training import contrastive
 from zoo.training.config import TrainConfig, make_optimizer
 from zoo.training.finetune import make_fine_tune
 
@@ -62,6 +65,8 @@ def _compile_arguments(model):
 
     from zoo.models import loss_for
 
+    if contrastive.is_contrastive(model):
+        return contrastive.contrastive_loss(model), None
     classes = {
         "sparse_categorical_crossentropy": keras.losses.SparseCategoricalCrossentropy,
         "binary_crossentropy": keras.losses.BinaryCrossentropy,
@@ -174,7 +179,7 @@ def make_train_function(strategy, model, iterator, input_names, *, track_ids: bo
     iterator (`experimental_distribute_values_from_function`).
     """
     input_names = set(input_names)
-    replica_step = model.train_step
+    replica_step = contrastive.make_train_step(model) if contrastive.is_contrastive(model) else model.train_step
     if jit:
         replica_step = tf.function(model.train_step, jit_compile=True, reduce_retracing=True)
 
@@ -220,10 +225,12 @@ def make_train_function(strategy, model, iterator, input_names, *, track_ids: bo
 def make_validation_function(strategy, model) -> Callable:
     """Returns `val_exec(distributed_dataset)`: one pass of `test_step` over it."""
 
+    replica_step = contrastive.make_test_step(model) if contrastive.is_contrastive(model) else model.test_step
+
     @tf.function
     def val_exec(distributed_dataset):
         for batch in distributed_dataset:
-            strategy.run(model.test_step, args=(batch,))
+            strategy.run(replica_step, args=(batch,))
 
     return val_exec
 
