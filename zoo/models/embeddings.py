@@ -72,12 +72,13 @@ def class_embeddings(model: keras.Model, prompts: Sequence[np.ndarray], batch_si
     Raises:
         ValueError: for a class without prompts.
     """
-    rows = []
     for index, ids in enumerate(prompts):
         if len(ids) == 0:
             raise ValueError(f"Class {index} has no prompts; expected at least one tokenized prompt per class.")
-        rows.append(embed_texts(model, ids, batch_size).mean(axis=0))
-    rows = np.stack(rows)
+    # One forward pass over all prompts (one traced function), then the mean per class.
+    embedded = embed_texts(model, np.concatenate([np.asarray(ids) for ids in prompts]), batch_size)
+    bounds = np.cumsum([0, *(len(ids) for ids in prompts)])
+    rows = np.stack([embedded[bounds[i] : bounds[i + 1]].mean(axis=0) for i in range(len(prompts))])
     return rows / np.linalg.norm(rows, axis=1, keepdims=True)
 
 
