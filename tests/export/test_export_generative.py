@@ -1,0 +1,115 @@
+"""SavedModels of the captioner (`generate`) and the dual encoder (`embed_image`, `embed_text`, zero-shot),
+loaded by TensorFlow alone, against the Python models; bad inputs are refused in the graph."""
+
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import zoo
+from zoo.data import Tokenizer
+from zoo.export.captioner import export_captioner
+from zoo.export.dual_encoder import export_dual_encoder
+
+VOCABULARY = ["", "[UNK]", "a", "thick", "thin", "seven", "one", "left", "right"]
+
+
+def _images(count, seed):
+    return np.random.default_rng(seed).integers(0, 256, size=(count, 28, 28, 1)).astype("uint8")
+
+
+@pytest.fixture(scope="module")
+def captioner_export(tmp_path_factory):
+    keras.utils.set_random_seed(5)
+    model = zoo.build("cnn_lstm_captioner", vocab_size=len(VOCABULARY), max_length=6, embed_dim=8, rnn_units=(8,),
+                      attention_dim=8, num_heads=2, conv_filters=(4, 8), image_units=8)
+    path = export_captioner(model, tmp_path_factory.mktemp("cap") / "export", vocabulary=VOCABULARY)
+    return model, path
+
+
+@pytest.mark.parametrize("width", [1, 3])
+def test_generate_returns_the_python_decoders_captions(captioner_export, width):
+    model, path = captioner_export
+    images = _images(5, seed=width)
+    expected = zoo.models.generate_captions(model, images.astype("float32") / 255.0, VOCABULARY, beam_width=width)
+    out = tf.saved_model.load(path).signatures["generate"](image=tf.constant(images), beam_width=tf.constant(width))
+    assert [c.decode() for c in out["caption"].numpy()] == expected
+
+
+def test_generate_refuses_bad_inputs(captioner_export):
+    generate = tf.saved_model.load(captioner_export[1]).signatures["generate"]
+    with pytest.raises(tf.errors.InvalidArgumentError, match="beam_width: expected an integer in"):
+        generate(image=tf.constant(_images(1, 0)), beam_width=tf.constant(0))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"image: expected a tensor of shape \[batch, 28, 28, 1\]"):
+        generate(image=tf.zeros([1, 5, 5, 1], tf.uint8), beam_width=tf.constant(1))
+    greedy = tf.saved_model.load(captioner_export[1]).signatures["serving_default"](image=tf.zeros([0, 28, 28, 1], tf.uint8))
+    assert greedy["caption"].shape == (0,)
+
+
+@pytest.fixture(scope="module")
+def dual_export(tmp_path_factory):
+    model = zoo.build("cnn_lstm_dual_encoder", vocab_size=len(VOCABULARY), max_length=6, conv_filters=(4,),
+                      image_units=8, embed_dim=8, rnn_units=(8,), projection_dim=6)
+    prompts = {"one": ["a thin one", "a thick one"], "seven": ["a thin seven", "a seven left"]}
+    path = export_dual_encoder(model, tmp_path_factory.mktemp("dual") / "export", vocabulary=VOCABULARY,
+                               class_prompts=prompts)
+    return model, prompts, path
+
+
+def test_dual_encoder_signatures_match_the_model(dual_export):
+    model, prompts, path = dual_export
+    loaded = tf.saved_model.load(path)
+    images, texts = _images(4, 1), np.array([b"a thick seven", b"one", b"", b"\xff unknown"])
+    image_emb = zoo.models.embed_images(model, images.astype("float32") / 255.0)
+    tokenizer = Tokenizer(VOCABULARY, 6)
+    np.testing.assert_allclose(loaded.signatures["embed_image"](image=tf.constant(images))["embedding"], image_emb,
+                               atol=1e-5)
+    text_emb = zoo.models.embed_texts(model, tokenizer(tf.constant(texts)).numpy())
+    np.testing.assert_allclose(loaded.signatures["embed_text"](text=tf.constant(texts))["embedding"], text_emb,
+                               atol=1e-5)
+    classes = zoo.models.class_embeddings(model, [tokenizer(tf.constant(p)).numpy() for p in prompts.values()])
+    out = loaded.signatures["serving_default"](image=tf.constant(images))
+    np.testing.assert_array_equal(out["label"], zoo.models.zero_shot_classify(image_emb, classes))
+    assert [n.decode() for n in out["class_name"].numpy()] == [list(prompts)[i] for i in out["label"].numpy()]
+    np.testing.assert_allclose(out["probabilities"].numpy().sum(1), 1.0, rtol=1e-5)
+
+
+def test_dual_encoder_signatures_refuse_bad_inputs(dual_export):
+    loaded = tf.saved_model.load(dual_export[2])
+    with pytest.raises(tf.errors.InvalidArgumentError, match="image: expected a tensor of shape"):
+        loaded.signatures["serving_default"](image=tf.zeros([2, 28, 28, 3], tf.uint8))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="text: each string must be at most"):
+        loaded.signatures["embed_text"](text=tf.constant([b"x" * 5000]))
+    with pytest.raises(ValueError, match=r"Classes \['two'\] have no prompts"):
+        export_dual_encoder(dual_export[0], "/nonexistent/never", vocabulary=VOCABULARY, class_prompts={"two": []})
+
+
+CHILD = textwrap.dedent(
+    """
+    import sys
+    import tensorflow as tf
+    loaded = tf.saved_model.load(sys.argv[1])
+    out = loaded.signatures[sys.argv[2]](image=tf.zeros([2, 28, 28, 1], tf.uint8))
+    forbidden = sorted(m for m in sys.modules if m.split(".")[0] in ("keras", "zoo"))
+    print(sorted(out), forbidden)
+    """
+)
+
+
+@pytest.mark.slow
+def test_exports_load_with_tensorflow_alone(captioner_export, dual_export, tmp_path):
+    blockers = tmp_path / "blockers"
+    for name in ("keras", "zoo"):
+        (blockers / name).mkdir(parents=True)
+        (blockers / name / "__init__.py").write_text(f"raise ImportError('the SavedModel must not need {name}')\n")
+    env = {"PYTHONPATH": str(blockers), "TF_CPP_MIN_LOG_LEVEL": "2", "PATH": "/usr/bin:/bin"}
+    for path, signature, keys in ((captioner_export[1], "serving_default", "['caption', 'token_ids']"),
+                                  (dual_export[2], "serving_default", "['class_name', 'label', 'probabilities']")):
+        done = subprocess.run([sys.executable, "-c", CHILD, str(path), signature], env=env, capture_output=True,
+                              text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert done.stdout.strip() == f"{keys} []"

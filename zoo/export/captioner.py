@@ -1,0 +1,145 @@
+"""SavedModel export of `cnn_lstm_captioner`: raw image in, caption string out.
+
+Signatures (TensorFlow alone loads them; the image is checked in the graph as
+in `zoo.export.signatures`):
+
+- `generate`: `image` uint8 [batch, H, W, C] and `beam_width` int32 scalar
+  (1 = greedy, at most `MAX_BEAM_WIDTH`) → `caption` string [batch] and
+  `token_ids` int32 [batch, max_length] (0 after the end);
+- `serving_default`: `image` only, greedy.
+
+The decoder is the graph twin of `zoo.models.decoding.decode`: the same
+start id, end id (0), log-probability sums in float64 and tie order (lower
+beam, then lower word id: `tf.math.top_k` keeps the lower index first), so
+it returns the Python decoder's captions.
+"""
+
+from __future__ import annotations
+
+import os
+
+import keras
+import tensorflow as tf
+
+from zoo.core import keys
+from zoo.export import metadata as metadata_lib
+from zoo.export.signatures import Check, check_image, guarded
+from zoo.export.spec import ModelSpec
+from zoo.export.target import export_directory
+
+__all__ = ["export_captioner", "beam_decode", "MAX_BEAM_WIDTH", "CAPTIONER_SIGNATURES"]
+
+MAX_BEAM_WIDTH = 16
+CAPTIONER_SIGNATURES = ("serving_default", "generate")
+
+
+def _select(tensor, beam):
+    return tf.gather(tensor, beam, batch_dims=1)
+
+
+def beam_decode(model, images: tf.Tensor, width: tf.Tensor) -> tf.Tensor:
+    """Beam search in the graph; int32 [batch, max_length] ids of the best caption (0 after its end).
+
+    Args:
+        model: a `cnn_lstm_captioner` model.
+        images: float32 [batch, H, W, C] in [0, 1].
+        width: int32 scalar >= 1.
+    """
+    length = model.input[keys.TOKEN_IDS].shape[1]
+    vocab = model.output.shape[-1]
+    batch = tf.shape(images)[0]
+    repeated = tf.repeat(images, width, axis=0)
+    tokens = tf.zeros([batch, width, length], tf.int32)
+    start = tf.one_hot(tf.zeros([batch, width], tf.int32), length, on_value=vocab, off_value=0, dtype=tf.int32)
+    inputs = start
+    first = tf.cast(tf.where(tf.range(width)[None, :] == 0, 0.0, -float("inf")), tf.float64)
+    scores = first + tf.zeros([batch, 1], tf.float64)  # one live beam at the start, as in decoding.decode
+    finished = tf.zeros([batch, width], tf.bool)
+    end_only = tf.where(tf.range(vocab) == 0, 0.0, -float("inf"))[None, None, :]
+    for position in range(length):
+        probabilities = model({keys.IMAGE: repeated, keys.TOKEN_IDS: tf.reshape(inputs, [-1, length])},
+                              training=False)[:, position]
+        log_p = tf.math.log(tf.reshape(tf.cast(probabilities, tf.float64), [batch, width, vocab]))
+        log_p = tf.where(finished[..., None], tf.cast(end_only, tf.float64), log_p)
+        candidates = tf.reshape(scores[..., None] + log_p, [batch, width * vocab])
+        scores, best = tf.math.top_k(candidates, k=width, sorted=True)
+        beam, word = best // vocab, tf.cast(best % vocab, tf.int32)
+        at = tf.one_hot(position, length, dtype=tf.int32)
+        tokens = _select(tokens, beam) * (1 - at) + word[..., None] * at
+        inputs, finished = _select(inputs, beam), tf.logical_or(_select(finished, beam), word == 0)
+        if position + 1 < length:
+            after = tf.one_hot(position + 1, length, dtype=tf.int32)
+            inputs = inputs * (1 - after) + word[..., None] * after
+    return tokens[:, 0]
+
+
+def _signatures(model, vocabulary: list[str]):
+    image_shape = tuple(model.input[keys.IMAGE].shape[1:])
+    length = model.input[keys.TOKEN_IDS].shape[1]
+    words = tf.constant(vocabulary)
+    image_spec = tf.TensorSpec([None, None, None, None], tf.uint8, name="image")
+
+    def run(image, width):
+        def compute():
+            ids = beam_decode(model, tf.cast(image, tf.float32) / 255.0, width)
+            kept = tf.ragged.boolean_mask(tf.gather(words, ids), ids != 0)
+            return {"caption": tf.strings.reduce_join(kept, axis=1, separator=" "), "token_ids": ids}
+
+        def empty():
+            return {"caption": tf.zeros([0], tf.string), "token_ids": tf.zeros([0, length], tf.int32)}
+
+        width_ok = Check(
+            tf.logical_and(width >= 1, width <= MAX_BEAM_WIDTH),
+            lambda: [f"beam_width: expected an integer in [1, {MAX_BEAM_WIDTH}]; got", width],
+        )
+        return guarded([*check_image(image, image_shape), width_ok], compute, empty)
+
+    @tf.function(input_signature=[image_spec, tf.TensorSpec([], tf.int32, name="beam_width")])
+    def generate(image, beam_width):
+        return run(image, beam_width)
+
+    @tf.function(input_signature=[image_spec])
+    def serving_default(image):
+        return run(image, tf.constant(1, tf.int32))
+
+    return {"serving_default": serving_default, "generate": generate}
+
+
+def export_captioner(model, path: str | os.PathLike, *, vocabulary: list[str], overwrite: bool = False) -> str:
+    """Writes a captioner's SavedModel atomically; see the module docstring.
+
+    Args:
+        model: a `cnn_lstm_captioner` model (its vocabulary size = len(vocabulary)).
+        path: the directory to create.
+        vocabulary: the token list it was trained with.
+        overwrite: replace an existing export.
+
+    Returns:
+        The absolute export path.
+
+    Raises:
+        ValueError: when the vocabulary does not fit the model's output.
+        FileExistsError: if `path` exists and overwrite is False.
+    """
+    if len(vocabulary) != model.output.shape[-1]:
+        raise ValueError(
+            f"The vocabulary has {len(vocabulary)} tokens but the captioner predicts {model.output.shape[-1]} ids; "
+            "pass the vocabulary it was trained with."
+        )
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    for name, function in _signatures(model, vocabulary).items():
+        archive.add_endpoint(name, function)
+    length = model.input[keys.TOKEN_IDS].shape[1]
+    spec = ModelSpec(tuple(model.input[keys.IMAGE].shape[1:]), length, ("caption",), (len(vocabulary),), False)
+    metadata = metadata_lib.build_metadata(
+        spec, export_format="tf_saved_model", model_file=None,
+        inputs={"image": {"dtype": "uint8", "shape": [None, *spec.image_shape], "range": [0, 255]},
+                "beam_width": {"dtype": "int32", "shape": [], "range": [1, MAX_BEAM_WIDTH]}},
+        outputs={"caption": {"caption": "caption", "token_ids": "token_ids"}}, class_names={},
+        vocabulary=vocabulary, signatures=list(CAPTIONER_SIGNATURES), extra={"kind": "captioner"},
+    )
+    with export_directory(path, overwrite=overwrite) as tmp:
+        archive.write_out(tmp, verbose=False)
+        metadata_lib.write_metadata(tmp, metadata)
+    return os.path.abspath(os.fspath(path))
