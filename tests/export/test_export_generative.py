@@ -28,25 +28,25 @@ def captioner_export(tmp_path_factory):
     model = zoo.build("cnn_lstm_captioner", vocab_size=len(VOCABULARY), max_length=6, embed_dim=8, rnn_units=(8,),
                       attention_dim=8, num_heads=2, conv_filters=(4, 8), image_units=8)
     path = export_captioner(model, tmp_path_factory.mktemp("cap") / "export", vocabulary=VOCABULARY)
-    return model, path
+    return model, path, tf.saved_model.load(path)
 
 
 @pytest.mark.parametrize("width", [1, 3])
 def test_generate_returns_the_python_decoders_captions(captioner_export, width):
-    model, path = captioner_export
+    model, _, loaded = captioner_export
     images = _images(5, seed=width)
     expected = zoo.models.generate_captions(model, images.astype("float32") / 255.0, VOCABULARY, beam_width=width)
-    out = tf.saved_model.load(path).signatures["generate"](image=tf.constant(images), beam_width=tf.constant(width))
+    out = loaded.signatures["generate"](image=tf.constant(images), beam_width=tf.constant(width))
     assert [c.decode() for c in out["caption"].numpy()] == expected
 
 
 def test_generate_refuses_bad_inputs(captioner_export):
-    generate = tf.saved_model.load(captioner_export[1]).signatures["generate"]
+    generate = captioner_export[2].signatures["generate"]
     with pytest.raises(tf.errors.InvalidArgumentError, match="beam_width: expected an integer in"):
         generate(image=tf.constant(_images(1, 0)), beam_width=tf.constant(0))
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"image: expected a tensor of shape \[batch, 28, 28, 1\]"):
         generate(image=tf.zeros([1, 5, 5, 1], tf.uint8), beam_width=tf.constant(1))
-    greedy = tf.saved_model.load(captioner_export[1]).signatures["serving_default"](image=tf.zeros([0, 28, 28, 1], tf.uint8))
+    greedy = captioner_export[2].signatures["serving_default"](image=tf.zeros([0, 28, 28, 1], tf.uint8))
     assert greedy["caption"].shape == (0,)
 
 

@@ -56,7 +56,11 @@ def teacher_forced_fn(vocabulary: list[str], *, batch_size: int, seed: int, spli
             batch_size=batch_size * input_context.num_replicas_in_sync, input_context=input_context, seed=seed,
             shuffle=True,
         )
-        return ds.map(to_teacher_forcing)
+        # The loop needs the pass length to place epoch boundaries (the pipeline's filter hides it).
+        count = pipeline.num_examples(CONFIG, split, data_dir, source_dir=source_dir)
+        per_pipeline = -(-count // input_context.num_input_pipelines)
+        batches = -(-per_pipeline // input_context.get_per_replica_batch_size(batch_size * input_context.num_replicas_in_sync))
+        return ds.map(to_teacher_forcing).apply(tf.data.experimental.assert_cardinality(batches))
 
     return fn
 
@@ -96,14 +100,16 @@ def evaluate_captioner(model, vocabulary: list[str], *, beam_widths=(1, 3), spli
     return results
 
 
-def run_trial(out: str, seed: int, *, epochs: int = 2, data_dir=None, source_dir=None) -> dict:
+def run_trial(out: str, seed: int, *, epochs: int = 2, train_split: str = "train", eval_split: str = "test",
+              data_dir=None, source_dir=None) -> dict:
     """Trains and evaluates one seed; writes OUT/captioning.json and returns its contents."""
     start = time.perf_counter()
-    trained, vocabulary = train_captioner(os.path.join(out, "run"), seed, epochs=epochs, data_dir=data_dir,
-                                          source_dir=source_dir)
+    trained, vocabulary = train_captioner(os.path.join(out, "run"), seed, epochs=epochs, train_split=train_split,
+                                          data_dir=data_dir, source_dir=source_dir)
     results = {"seed": seed, "epochs": epochs, "train_seconds": time.perf_counter() - start,
                "parameters": int(trained.model.count_params())}
-    results.update(evaluate_captioner(trained.model, vocabulary, data_dir=data_dir, source_dir=source_dir))
+    results.update(evaluate_captioner(trained.model, vocabulary, split=eval_split, data_dir=data_dir,
+                                      source_dir=source_dir))
     atomic_write_text(os.path.join(out, "captioning.json"), json.dumps(results, indent=1))
     return results
 
@@ -113,9 +119,13 @@ def main(argv=None) -> int:
     parser.add_argument("--out", required=True)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--train-split", default="train")
+    parser.add_argument("--eval-split", default="test")
     parser.add_argument("--data-dir")
     args = parser.parse_args(argv)
-    print(json.dumps(run_trial(args.out, args.seed, epochs=args.epochs, data_dir=args.data_dir), indent=1))
+    results = run_trial(args.out, args.seed, epochs=args.epochs, train_split=args.train_split,
+                        eval_split=args.eval_split, data_dir=args.data_dir)
+    print(json.dumps(results, indent=1))
     return 0
 
 
