@@ -38,7 +38,8 @@ def test_quick_demo_writes_the_table_and_every_artifact(tmp_path, demo_data_dir,
         assert len(trial["history"]) == 1 and trial["parameters"] > 0
     assert [t["name"] for t in results["targets"]] == ["best_fused_vqa", "fused_margin", "digits_zoo_recipe"]
 
-    for name in ("training_curves.png", "confusion_matrix.png", "attention_map.png", "model_diagram.png"):
+    assert results["sections"]["summary"]["contrastive"]["zero_shot_accuracy"][2] == 1
+    for name in ("training_curves.png", "confusion_matrix.png", "attention_map.png", "model_diagram.png", "retrieval.png"):
         assert (out / name).read_bytes()[:8] == PNG, name
     markdown = (out / "results.md").read_text()
     assert "| cnn_lstm_xattn |" in markdown and "## Targets" in markdown

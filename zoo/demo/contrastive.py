@@ -34,7 +34,7 @@ from zoo.core.atomic import atomic_write_text
 from zoo.data import Tokenizer, load_vocabulary, pipeline
 from zoo.datasets.mnist_text import describe
 
-__all__ = ["ContrastiveSettings", "EvalData", "load_eval_data", "train_dual_encoder", "evaluate", "run_trial"]
+__all__ = ["ContrastiveSettings", "EvalData", "limited_split", "load_eval_data", "train_dual_encoder", "evaluate", "run_trial"]
 
 CONFIG = "describe"
 # A small text tower, as in the demo's classifiers (recipes.TEXT_TOWER); the texts are ten words at most.
@@ -81,6 +81,13 @@ class EvalData:
         return np.stack([self.digits, self.slants, self.thicknesses], axis=1)
 
 
+def limited_split(split: str, limit: int | None, *, data_dir=None, source_dir=None) -> str:
+    """`split`, or its first `limit` examples ("train[:1000]") when the split is larger."""
+    if limit is None or limit >= pipeline.num_examples(CONFIG, split, data_dir, source_dir=source_dir):
+        return split
+    return f"{split}[:{limit}]"
+
+
 def load_eval_data(split: str, tokenizer: Tokenizer, *, data_dir=None, source_dir=None) -> EvalData:
     """Reads a describe split in file order into `EvalData`, tokenized with `tokenizer`."""
     builder = pipeline.load_builder(CONFIG, data_dir=data_dir, source_dir=source_dir)
@@ -102,13 +109,13 @@ def train_dual_encoder(out: str, settings: ContrastiveSettings, seed: int, *, da
     """Trains the dual encoder with `zoo.train` on describe; returns the `TrainResult`."""
     import zoo.training
 
-    split = "train" if settings.train_limit is None else f"train[:{settings.train_limit}]"
+    split = limited_split("train", settings.train_limit, data_dir=data_dir, source_dir=source_dir)
     steps = -(-pipeline.num_examples(CONFIG, split, data_dir, source_dir=source_dir) // settings.batch_size)
     return zoo.training.train(
         settings.model, out=out, data=CONFIG, data_dir=data_dir, source_dir=source_dir, train_split=split,
         max_length=settings.max_length, model_overrides=dict(settings.overrides), epochs=settings.epochs,
         batch_size=settings.batch_size, learning_rate=settings.learning_rate, lr_schedule="cosine",
-        warmup_steps=max(1, steps // 5), seed=seed, verbose=0,
+        warmup_steps=min(steps // 5, steps * settings.epochs - 1), seed=seed, verbose=0,
     )
 
 
@@ -146,7 +153,7 @@ def run_trial(out: str, settings: ContrastiveSettings, seed: int, *, data_dir=No
     trained = train_dual_encoder(os.path.join(out, "run"), settings, seed, data_dir=data_dir, source_dir=source_dir)
     train_seconds = time.perf_counter() - start
     tokenizer = Tokenizer(load_vocabulary(os.path.join(out, "run", "vocabulary.txt")), settings.max_length)
-    train_split = "train" if settings.train_limit is None else f"train[:{settings.train_limit}]"
+    train_split = limited_split("train", settings.train_limit, data_dir=data_dir, source_dir=source_dir)
     train_data = load_eval_data(train_split, tokenizer, data_dir=data_dir, source_dir=source_dir)
     test_data = load_eval_data("test", tokenizer, data_dir=data_dir, source_dir=source_dir)
     results = evaluate(trained.model, tokenizer, train_data, test_data, probe_epochs=settings.probe_epochs, seed=seed)

@@ -266,6 +266,11 @@ def render_markdown(results: Mapping[str, Any]) -> str:
         lines += [f"## {CONFIG_TITLES.get(config, config)}", "",
                   f"Test examples: {config_rows[0]['num_test_examples']:,}." + _fusion_gain(config_rows), "",
                   format_table(config_rows), ""]
+    if results.get("sections"):
+        from zoo.demo.sections import render_sections
+
+        references = [r for r in rows if r["model"] in ("cnn_image", "cnn_seed")]
+        lines += render_sections(results["sections"]["runs"], references)
     lines += ["## Targets", ""]
     for target in results["targets"]:
         status = {True: "met", False: "NOT met", None: "not measured"}[target["met"]]

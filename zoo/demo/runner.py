@@ -23,6 +23,8 @@ from zoo.demo import experiment, plots, report
 from zoo.demo.datacontext import FULL_SPLITS, QUICK_SPLITS, Splits, prepare_data
 from zoo.demo.grids import GridEntry, Trial, plan
 from zoo.demo.recipes import RECIPES, TEXT_TOWER
+from zoo.demo.retrieval_figure import retrieval_figure
+from zoo.demo.sections import SECTION_PLANS, run_sections, summarize_sections
 
 __all__ = ["run_demo", "trial_settings", "ARTIFACTS", "TRIAL_RECORD"]
 
@@ -36,6 +38,7 @@ ARTIFACTS = {
     "model_diagram": "model_diagram.png",
     "best_model": "best_model.keras",
     "saved_model": "best_model_savedmodel",
+    "retrieval": "retrieval.png",
 }
 # Written into each trial's run directory when it finishes.
 TRIAL_RECORD = "demo_trial.json"
@@ -59,6 +62,7 @@ def run_demo(
     verbose: int = 0,
     log: Callable[[str], None] | None = print,
     command: str | None = None,
+    sections: bool = True,
 ) -> dict[str, Any]:
     """Trains and evaluates every row of a grid and writes the report and figures into `out`.
 
@@ -83,6 +87,9 @@ def run_demo(
         verbose: 1 = `zoo.train` prints a line per epoch.
         log: called with each progress line; None = silent.
         command: the command line to record in the report.
+        sections: also run the dual encoder, captioning and (full grid)
+            transfer sections of `zoo.demo.sections` for a named grid, and
+            draw `retrieval.png`.
 
     Returns:
         The content of `results.json`: `rows` (the table), `trials` (every run),
@@ -153,6 +160,13 @@ def run_demo(
         _attention_map(attention_record, data[PRIMARY_CONFIG], os.path.join(out, ARTIFACTS["attention_map"]))
         artifacts["attention_map"] = ARTIFACTS["attention_map"]
 
+    section_runs = None
+    if sections and grid_name in SECTION_PLANS:
+        section_runs = run_sections(out, grid_name, seeds, data_dir=data_dir, source_dir=source_dir, say=say)
+        run_dir = os.path.join(out, "sections", "s0", "contrastive", "run")
+        retrieval_figure(run_dir, os.path.join(out, ARTIFACTS["retrieval"]), data_dir=data_dir, source_dir=source_dir)
+        artifacts["retrieval"] = ARTIFACTS["retrieval"]
+
     artifacts["results_json"] = ARTIFACTS["results_json"]
     artifacts["results_md"] = ARTIFACTS["results_md"]
     results = {
@@ -178,6 +192,8 @@ def run_demo(
         "artifacts": artifacts,
         "notes": notes,
         "trials": [_relative(record, out) for record in records],
+        "sections": None if section_runs is None else {"runs": section_runs,
+                                                       "summary": summarize_sections(section_runs)},
     }
     write_json(os.path.join(out, ARTIFACTS["results_json"]), results, sort_keys=False)
     atomic_write_text(os.path.join(out, ARTIFACTS["results_md"]), report.render_markdown(results))
