@@ -113,3 +113,17 @@ def test_exports_load_with_tensorflow_alone(captioner_export, dual_export, tmp_p
                               text=True, timeout=300)
         assert done.returncode == 0, done.stderr[-3000:]
         assert done.stdout.strip() == f"{keys} []"
+
+
+def test_zoo_predict_prints_the_caption(captioner_export, tmp_path, capsys):
+    from zoo.cli.main import main
+
+    model, path, _ = captioner_export
+    image = _images(1, seed=9)
+    png = tmp_path / "digit.png"
+    png.write_bytes(tf.io.encode_png(image[0]).numpy())
+    expected = zoo.models.generate_captions(model, image.astype("float32") / 255.0, VOCABULARY, beam_width=2)[0]
+    assert main(["predict", str(path), "--image", str(png), "--beam-width", "2"]) == 0
+    assert capsys.readouterr().out.strip() == f"caption: {expected}"
+    assert main(["predict", str(path), "--image", str(png), "--text", "a seven"]) == 2
+    assert "drop --text" in capsys.readouterr().err

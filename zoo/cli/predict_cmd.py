@@ -36,6 +36,8 @@ def add_parser(subparsers):
                         help="WAV file: mono, 16-bit PCM, at the export's sample rate (8 kHz for the zoo's models)")
     parser.add_argument("--top", type=int, default=3, metavar="K", help="how many probabilities to print (default 3)")
     parser.add_argument("--resize", action="store_true", help="resize the image to the model's size instead of refusing")
+    parser.add_argument("--beam-width", type=int, default=1, metavar="W",
+                        help="captioner exports: beam search width (default 1 = greedy decoding)")
     parser.add_argument("--json", action="store_true",
                         help="print {answer, index, probabilities by class name} as JSON (one object per head "
                              "for multi-task models)")
@@ -50,6 +52,8 @@ def run(args) -> int:
     if args.top < 1:
         raise UsageError(f"--top {args.top}: expected a positive number of classes to print.")
     metadata = read_metadata(args.export_dir)
+    if metadata.get("kind") == "captioner":
+        return _caption(args, metadata)
     needs_image = metadata.get("image_shape") is not None
     needs_text = metadata.get("max_length") is not None
     if needs_image and args.image is None:
@@ -93,6 +97,24 @@ def run(args) -> int:
         width = max(len(name) for name, _ in top)
         for name, probability in top:
             print(f"  {name:>{width}s}  {probability:.4f}")
+    return 0
+
+
+def _caption(args, metadata) -> int:
+    """Prints the caption a captioner export writes for --image (no --text: it writes the text)."""
+    from zoo.cli.main import UsageError
+    from zoo.export import read_image
+    from zoo.export.captioner import MAX_BEAM_WIDTH, caption
+
+    if args.image is None:
+        raise UsageError("this model captions an image: pass --image FILE")
+    if args.text is not None:
+        raise UsageError("this model writes the text itself: drop --text")
+    if not 1 <= args.beam_width <= MAX_BEAM_WIDTH:
+        raise UsageError(f"--beam-width {args.beam_width}: expected 1 to {MAX_BEAM_WIDTH}")
+    pixels = _read_image(read_image, args.image, metadata["image_shape"], args.resize)
+    text = caption(args.export_dir, pixels, beam_width=args.beam_width)
+    print(json.dumps({"caption": text, "beam_width": args.beam_width}) if args.json else f"caption: {text}")
     return 0
 
 

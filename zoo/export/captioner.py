@@ -143,3 +143,32 @@ def export_captioner(model, path: str | os.PathLike, *, vocabulary: list[str], o
         archive.write_out(tmp, verbose=False)
         metadata_lib.write_metadata(tmp, metadata)
     return os.path.abspath(os.fspath(path))
+
+
+def caption(export_dir: str | os.PathLike, image, *, beam_width: int = 1, resize: bool = False) -> str:
+    """The caption a captioner export writes for one image.
+
+    Args:
+        export_dir: a directory written by `export_captioner`.
+        image: an image file path, or uint8 pixels [H, W, C] / [1, H, W, C].
+        beam_width: 1 = greedy, up to `MAX_BEAM_WIDTH`.
+        resize: scale an image file of another size to the model's size.
+
+    Returns:
+        The caption.
+
+    Raises:
+        ValueError: the export is not a captioner, or a bad image or beam width.
+    """
+    from zoo.export.inference import _image_array, read_image
+
+    metadata = metadata_lib.read_metadata(export_dir)
+    if metadata.get("kind") != "captioner":
+        raise ValueError(f"{os.fspath(export_dir)!r} holds a {metadata.get('kind', 'classifier')} export, not a captioner.")
+    if isinstance(beam_width, bool) or not isinstance(beam_width, int) or not 1 <= beam_width <= MAX_BEAM_WIDTH:
+        raise ValueError(f"beam_width={beam_width!r}: expected an integer in [1, {MAX_BEAM_WIDTH}].")
+    shape = metadata["image_shape"]
+    pixels = read_image(image, shape, resize=resize) if isinstance(image, str | os.PathLike) else _image_array(image, shape)
+    generate = tf.saved_model.load(os.fspath(export_dir)).signatures["generate"]
+    out = generate(image=tf.constant(pixels, tf.uint8), beam_width=tf.constant(beam_width, tf.int32))
+    return out["caption"].numpy()[0].decode("utf-8")
