@@ -1,6 +1,7 @@
 """The demo's contrastive evaluation and the tower transfer, on tiny models and hand-made data."""
 
 import numpy as np
+import pytest
 from zoo.datasets.mnist_text import describe
 
 import zoo
@@ -20,6 +21,7 @@ def _eval_data(tokenizer, count, seed):
                                 rng.integers(0, 3, count), texts)
 
 
+@pytest.mark.slow
 def test_evaluate_reports_every_figure_as_a_fraction():
     vocabulary = build_vocabulary(t for d in range(10) for t in describe.all_descriptions(d))
     tokenizer = Tokenizer(vocabulary, 12)

@@ -60,6 +60,7 @@ def dual_export(tmp_path_factory):
     return model, prompts, path
 
 
+@pytest.mark.slow
 def test_dual_encoder_signatures_match_the_model(dual_export):
     model, prompts, path = dual_export
     loaded = tf.saved_model.load(path)
@@ -78,6 +79,7 @@ def test_dual_encoder_signatures_match_the_model(dual_export):
     np.testing.assert_allclose(out["probabilities"].numpy().sum(1), 1.0, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_dual_encoder_signatures_refuse_bad_inputs(dual_export):
     loaded = tf.saved_model.load(dual_export[2])
     with pytest.raises(tf.errors.InvalidArgumentError, match="image: expected a tensor of shape"):
@@ -115,6 +117,7 @@ def test_exports_load_with_tensorflow_alone(captioner_export, dual_export, tmp_p
         assert done.stdout.strip() == f"{keys} []"
 
 
+@pytest.mark.slow
 def test_zoo_predict_prints_the_caption(captioner_export, tmp_path, capsys):
     from zoo.cli.main import main
 
