@@ -61,6 +61,10 @@ def test_caption_metrics_on_hand_made_captions():
     hypotheses = ["a thick 7 leaning right", "the digit four, light and standing straight", "a bold two and 3"]
     references = ["a thick 7 leaning right", "the digit nine, light and standing straight", "a bold 2 tilted left"]
     assert caption_metrics.exact_match(hypotheses, references) == pytest.approx(1 / 3)
+    # The captioner writes no punctuation: a comma in the reference does not count against it.
+    assert caption_metrics.exact_match(["the digit 9 light"], ["The digit 9, light"]) == 1.0
+    assert caption_metrics.corpus_bleu(["the digit 9 light and standing straight"],
+                                       ["the digit 9, light and standing straight"]) == pytest.approx(100.0)
     assert caption_metrics.digit_correct_rate(hypotheses, [7, 9, 2]) == pytest.approx(1 / 3)
     assert caption_metrics.digits_named("a bold two and 3") == {2, 3}
     assert caption_metrics.corpus_bleu(references, references) == pytest.approx(100.0)

@@ -1,5 +1,10 @@
 """Caption quality: exact match, digit-correct rate and corpus BLEU-4.
 
+Captions are compared in the tokenizer's standard form (lowercase,
+punctuation as spaces, single spaces: `standardize`), since a captioner can
+only write the words of its vocabulary: "the digit 0, thin" and "the digit 0
+thin" are the same caption to it.
+
 BLEU comes from sacrebleu, the reference implementation (Post, 2018): its
 corpus BLEU-4 with its default 13a tokenisation and exponential smoothing is
 the figure other papers report, which a re-implementation would not
@@ -11,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-__all__ = ["caption_scores", "digits_named", "exact_match", "digit_correct_rate", "corpus_bleu"]
+__all__ = ["caption_scores", "digits_named", "exact_match", "digit_correct_rate", "corpus_bleu", "standardize"]
 
 _DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 
@@ -27,15 +32,23 @@ def digits_named(text: str) -> set[int]:
     return found
 
 
+def standardize(text: str) -> str:
+    """Lowercase, punctuation turned into spaces (as `zoo.data.text.standardize`), single spaces."""
+    # The tokenizer's own pattern, so both agree on every character.
+    from zoo.data.text import _PUNCTUATION
+
+    return " ".join(re.sub(_PUNCTUATION, " ", text.lower()).split())
+
+
 def _check_lengths(hypotheses, references):
     if len(hypotheses) != len(references):
         raise ValueError(f"{len(hypotheses)} generated captions for {len(references)} references; expected one each.")
 
 
 def exact_match(hypotheses: Sequence[str], references: Sequence[str]) -> float:
-    """Share of captions equal to their reference after whitespace normalisation."""
+    """Share of captions equal to their reference, both in `standardize`d form."""
     _check_lengths(hypotheses, references)
-    same = sum(" ".join(h.split()) == " ".join(r.split()) for h, r in zip(hypotheses, references, strict=True))
+    same = sum(standardize(h) == standardize(r) for h, r in zip(hypotheses, references, strict=True))
     return same / max(len(references), 1)
 
 
@@ -46,11 +59,11 @@ def digit_correct_rate(hypotheses: Sequence[str], digits: Sequence[int]) -> floa
 
 
 def corpus_bleu(hypotheses: Sequence[str], references: Sequence[str]) -> float:
-    """sacrebleu's corpus BLEU-4 (0-100) against one reference per caption."""
+    """sacrebleu's corpus BLEU-4 (0-100) against one reference per caption, both `standardize`d."""
     import sacrebleu
 
     _check_lengths(hypotheses, references)
-    return float(sacrebleu.corpus_bleu(list(hypotheses), [list(references)]).score)
+    return float(sacrebleu.corpus_bleu([standardize(h) for h in hypotheses], [[standardize(r) for r in references]]).score)
 
 
 def caption_scores(hypotheses: Sequence[str], references: Sequence[str], digits: Sequence[int]) -> dict[str, float]:
