@@ -181,7 +181,7 @@ def make_train_function(strategy, model, iterator, input_names, *, track_ids: bo
     input_names = set(input_names)
     replica_step = contrastive.make_train_step(model) if contrastive.is_contrastive(model) else model.train_step
     if jit:
-        replica_step = tf.function(model.train_step, jit_compile=True, reduce_retracing=True)
+        replica_step = tf.function(replica_step, jit_compile=True, reduce_retracing=True)
 
     def next_batch():
         ids = []
