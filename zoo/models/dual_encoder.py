@@ -9,6 +9,7 @@ classifiers, gathering the global batch across replicas for the loss; the
 embeddings serve zero-shot classification and retrieval
 (`zoo.models.embed_images`, `embed_texts`).
 
+>>> import zoo
 >>> model = zoo.build("cnn_lstm_dual_encoder", projection_dim=32)
 >>> model.output.shape  # image (32), text (32), logit scale, logit bias
 (None, 66)

@@ -5,8 +5,10 @@ relevance passes the digits, attribute-matched relevance passes (digit,
 slant, thickness) rows. Pure NumPy, in chunks of queries so a 10,000 x
 10,000 similarity matrix never sits in memory at once.
 
->>> zoo.models.retrieval_metrics(text_emb, image_emb, text_digits, image_digits)
-{'recall@1': 0.97, 'recall@5': ..., 'recall@10': ..., 'map@10': ...}
+>>> import numpy as np
+>>> gallery = np.array([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]])
+>>> retrieval_metrics(np.array([[0.0, 1.0]]), gallery, np.array([7]), np.array([7, 3, 7]), ks=(1, 2), map_k=3)
+{'recall@1': 1.0, 'recall@2': 1.0, 'map@3': 0.8333333333333333}
 """
 
 from __future__ import annotations
