@@ -160,7 +160,9 @@ def caption(export_dir: str | os.PathLike, image, *, beam_width: int = 1, resize
     Raises:
         ValueError: the export is not a captioner, or a bad image or beam width.
     """
-    from zoo.export.inference import _image_array, read_image
+    import numpy as np
+
+    from zoo.export.inference import read_image
 
     metadata = metadata_lib.read_metadata(export_dir)
     if metadata.get("kind") != "captioner":
@@ -168,7 +170,11 @@ def caption(export_dir: str | os.PathLike, image, *, beam_width: int = 1, resize
     if isinstance(beam_width, bool) or not isinstance(beam_width, int) or not 1 <= beam_width <= MAX_BEAM_WIDTH:
         raise ValueError(f"beam_width={beam_width!r}: expected an integer in [1, {MAX_BEAM_WIDTH}].")
     shape = metadata["image_shape"]
-    pixels = read_image(image, shape, resize=resize) if isinstance(image, str | os.PathLike) else _image_array(image, shape)
+    if isinstance(image, str | os.PathLike):
+        pixels = read_image(image, shape, resize=resize)
+    else:  # an array: its shape is checked in the graph
+        pixels = np.asarray(image, np.uint8)
+        pixels = pixels[None] if pixels.ndim == 3 else pixels
     generate = tf.saved_model.load(os.fspath(export_dir)).signatures["generate"]
     out = generate(image=tf.constant(pixels, tf.uint8), beam_width=tf.constant(beam_width, tf.int32))
     return out["caption"].numpy()[0].decode("utf-8")

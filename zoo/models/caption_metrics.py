@@ -32,12 +32,16 @@ def digits_named(text: str) -> set[int]:
     return found
 
 
-def standardize(text: str) -> str:
-    """Lowercase, punctuation turned into spaces (as `zoo.data.text.standardize`), single spaces."""
-    # The tokenizer's own pattern, so both agree on every character.
-    from zoo.data.text import _PUNCTUATION
+def standardize(texts: Sequence[str]) -> list[str]:
+    """Each text as the tokenizer reads it (`zoo.data.text.standardize`: lowercase, punctuation as
+    spaces), with single spaces."""
+    from zoo.data.text import standardize as standardize_tensor
 
-    return " ".join(re.sub(_PUNCTUATION, " ", text.lower()).split())
+    if not texts:
+        return []
+    import tensorflow as tf
+
+    return [" ".join(t.decode("utf-8").split()) for t in standardize_tensor(tf.constant(list(texts))).numpy()]
 
 
 def _check_lengths(hypotheses, references):
@@ -48,7 +52,7 @@ def _check_lengths(hypotheses, references):
 def exact_match(hypotheses: Sequence[str], references: Sequence[str]) -> float:
     """Share of captions equal to their reference, both in `standardize`d form."""
     _check_lengths(hypotheses, references)
-    same = sum(standardize(h) == standardize(r) for h, r in zip(hypotheses, references, strict=True))
+    same = sum(h == r for h, r in zip(standardize(hypotheses), standardize(references), strict=True))
     return same / max(len(references), 1)
 
 
@@ -63,7 +67,7 @@ def corpus_bleu(hypotheses: Sequence[str], references: Sequence[str]) -> float:
     import sacrebleu
 
     _check_lengths(hypotheses, references)
-    return float(sacrebleu.corpus_bleu([standardize(h) for h in hypotheses], [[standardize(r) for r in references]]).score)
+    return float(sacrebleu.corpus_bleu(standardize(hypotheses), [standardize(references)]).score)
 
 
 def caption_scores(hypotheses: Sequence[str], references: Sequence[str], digits: Sequence[int]) -> dict[str, float]:
