@@ -71,3 +71,13 @@ def test_caption_metrics_on_hand_made_captions():
     assert 0 < caption_metrics.corpus_bleu(hypotheses, references) < 100
     with pytest.raises(ValueError, match="2 generated captions for 3 references"):
         caption_metrics.exact_match(hypotheses[:2], references)
+
+
+def test_caption_standardization_is_the_tokenizers():
+    import tensorflow as tf
+
+    from zoo.data.text import standardize as graph_standardize
+
+    texts = ["The digit 9, light!", "a 'bold' 7 (tilted) right...", "ÉCRIT à la main", "x-y_z  w"]
+    expected = [" ".join(t.decode().split()) for t in graph_standardize(tf.constant(texts)).numpy()]
+    assert caption_metrics.standardize(texts) == expected

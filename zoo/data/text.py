@@ -23,6 +23,8 @@ from collections.abc import Iterable, Mapping
 
 import tensorflow as tf
 
+from zoo.core.punctuation import PUNCTUATION
+
 PAD_TOKEN = ""
 OOV_TOKEN = "[UNK]"
 PAD_ID = 0
@@ -30,7 +32,7 @@ OOV_ID = 1
 RESERVED = (PAD_TOKEN, OOV_TOKEN)
 
 # Characters that separate words besides whitespace.
-_PUNCTUATION = r"[!\"#$%&()*+,\-./:;<=>?@\[\\\]^_`{|}~']"
+_PUNCTUATION = PUNCTUATION  # shared with the caption metrics (zoo.core.punctuation)
 
 
 def standardize(texts: tf.Tensor) -> tf.Tensor:

@@ -16,6 +16,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from zoo.core.punctuation import PUNCTUATION
+
 __all__ = ["caption_scores", "digits_named", "exact_match", "digit_correct_rate", "corpus_bleu", "standardize"]
 
 _DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
@@ -33,15 +35,9 @@ def digits_named(text: str) -> set[int]:
 
 
 def standardize(texts: Sequence[str]) -> list[str]:
-    """Each text as the tokenizer reads it (`zoo.data.text.standardize`: lowercase, punctuation as
-    spaces), with single spaces."""
-    from zoo.data.text import standardize as standardize_tensor
-
-    if not texts:
-        return []
-    import tensorflow as tf
-
-    return [" ".join(t.decode("utf-8").split()) for t in standardize_tensor(tf.constant(list(texts))).numpy()]
+    """Each text as the tokenizer reads it (lowercase, punctuation as spaces, as
+    `zoo.data.text.standardize`), with single spaces."""
+    return [" ".join(re.sub(PUNCTUATION, " ", text.lower()).split()) for text in texts]
 
 
 def _check_lengths(hypotheses, references):
