@@ -93,25 +93,6 @@ def _audio_vector(waveforms, hp):
     return image_towers.flatten_features(feature_map, units=hp["audio_units"], prefix="audio")
 
 
-def _image_map(images, hp):
-    return image_towers.cnn_feature_map(
-        images, filters=hp["conv_filters"], kernel_size=hp["kernel_size"], pool_size=hp["pool_size"],
-        batch_norm=hp["batch_norm"],
-    )
-
-
-def _image_vector(images, hp):
-    return image_towers.flatten_features(_image_map(images, hp), units=hp["image_units"], dropout=hp["image_dropout"])
-
-
-def _text(token_ids, hp, *, return_sequences=False):
-    embedded = text_towers.embed_tokens(token_ids, vocab_size=hp["vocab_size"], embed_dim=hp["embed_dim"])
-    return text_towers.rnn_sequence(
-        embedded, units=hp["rnn_units"], cell=hp["rnn_cell"], bidirectional=hp["bidirectional"], unroll=hp["unroll"],
-        return_sequences=return_sequences,
-    )
-
-
 def _head(fused, hp):
     return common.head(fused, num_classes=hp["num_classes"], head_units=hp["head_units"],
                        head_dropout=hp["head_dropout"], task=hp["task"])
@@ -172,7 +153,7 @@ def cnn_audio_concat(**hp):
     """Image CNN and log-mel audio features concatenated, then a hidden-layer head."""
     inputs = _inputs(hp, with_text=False)
     fused = keras.layers.Concatenate(name="fusion_concat")(
-        [_image_vector(inputs[keys.IMAGE], hp), _audio_vector(inputs[keys.AUDIO], hp)])
+        [common.image_vector(inputs[keys.IMAGE], hp), _audio_vector(inputs[keys.AUDIO], hp)])
     return keras.Model(inputs, _head(fused, hp), name="cnn_audio_concat")
 
 
@@ -183,7 +164,7 @@ def cnn_audio_gated(**hp):
     """A learned per-feature gate weighs image against audio features (`GatedFusion.gate_values` shows it)."""
     inputs = _inputs(hp, with_text=False)
     fused = GatedFusion(hp["gate_units"], name="fusion_gated")(
-        [_image_vector(inputs[keys.IMAGE], hp), _audio_vector(inputs[keys.AUDIO], hp)])
+        [common.image_vector(inputs[keys.IMAGE], hp), _audio_vector(inputs[keys.AUDIO], hp)])
     return keras.Model(inputs, _head(fused, hp), name="cnn_audio_gated")
 
 
@@ -193,7 +174,7 @@ def cnn_audio_gated(**hp):
 def cnn_audio_xattn(**hp):
     """Each time-frequency cell of the audio map attends over the image CNN's 5x5 positions; mean; head."""
     inputs = _inputs(hp, with_text=False)
-    image_positions = image_towers.feature_map_positions(_image_map(inputs[keys.IMAGE], hp))
+    image_positions = image_towers.feature_map_positions(common.image_map(inputs[keys.IMAGE], hp))
     attended = _attend(_audio_positions(inputs[keys.AUDIO], hp), image_positions, hp, "fusion_attention")
     fused = keras.layers.GlobalAveragePooling1D(name="fusion_pool")(attended)
     return keras.Model(inputs, _head(fused, hp), name="cnn_audio_xattn")
@@ -211,7 +192,7 @@ def cnn_audio_lstm_concat(**hp):
     """Image, audio and text features concatenated, then a hidden-layer head."""
     inputs = _inputs(hp, with_text=True)
     fused = keras.layers.Concatenate(name="fusion_concat")([
-        _image_vector(inputs[keys.IMAGE], hp), _audio_vector(inputs[keys.AUDIO], hp), _text(inputs[keys.TOKEN_IDS], hp)])
+        common.image_vector(inputs[keys.IMAGE], hp), _audio_vector(inputs[keys.AUDIO], hp), common.text_features(inputs[keys.TOKEN_IDS], hp)])
     return keras.Model(inputs, _head(fused, hp), name="cnn_audio_lstm_concat")
 
 
@@ -223,8 +204,8 @@ def cnn_audio_lstm_gated(**hp):
     """A gate weighs image against audio (`fusion_gated_image_audio`), a second gate that against text."""
     inputs = _inputs(hp, with_text=True)
     image_audio = GatedFusion(hp["gate_units"], name="fusion_gated_image_audio")(
-        [_image_vector(inputs[keys.IMAGE], hp), _audio_vector(inputs[keys.AUDIO], hp)])
-    fused = GatedFusion(hp["gate_units"], name="fusion_gated_text")([image_audio, _text(inputs[keys.TOKEN_IDS], hp)])
+        [common.image_vector(inputs[keys.IMAGE], hp), _audio_vector(inputs[keys.AUDIO], hp)])
+    fused = GatedFusion(hp["gate_units"], name="fusion_gated_text")([image_audio, common.text_features(inputs[keys.TOKEN_IDS], hp)])
     return keras.Model(inputs, _head(fused, hp), name="cnn_audio_lstm_gated")
 
 
@@ -236,9 +217,9 @@ def cnn_audio_lstm_gated(**hp):
 def cnn_audio_lstm_xattn(**hp):
     """Audio cells and words attend over the image's 5x5 positions; the two pooled results are concatenated."""
     inputs = _inputs(hp, with_text=True)
-    image_positions = image_towers.feature_map_positions(_image_map(inputs[keys.IMAGE], hp))
+    image_positions = image_towers.feature_map_positions(common.image_map(inputs[keys.IMAGE], hp))
     audio = _attend(_audio_positions(inputs[keys.AUDIO], hp), image_positions, hp, "fusion_audio_attention")
-    text = _attend(_text(inputs[keys.TOKEN_IDS], hp, return_sequences=True), image_positions, hp,
+    text = _attend(common.text_features(inputs[keys.TOKEN_IDS], hp, return_sequences=True), image_positions, hp,
                    "fusion_text_attention")
     fused = keras.layers.Concatenate(name="fusion_concat")([
         keras.layers.GlobalAveragePooling1D(name="fusion_audio_pool")(audio),

@@ -36,32 +36,6 @@ def _inputs(hp):
     return common.image_input(hp["image_shape"]), common.token_input(hp["max_length"])
 
 
-def _image_map(images, hp):
-    return image_towers.cnn_feature_map(
-        images,
-        filters=hp["conv_filters"],
-        kernel_size=hp["kernel_size"],
-        pool_size=hp["pool_size"],
-        batch_norm=hp["batch_norm"],
-    )
-
-
-def _image_vector(images, hp):
-    return image_towers.flatten_features(_image_map(images, hp), units=hp["image_units"], dropout=hp["image_dropout"])
-
-
-def _text(token_ids, hp, *, return_sequences=False):
-    embedded = text_towers.embed_tokens(token_ids, vocab_size=hp["vocab_size"], embed_dim=hp["embed_dim"])
-    return text_towers.rnn_sequence(
-        embedded,
-        units=hp["rnn_units"],
-        cell=hp["rnn_cell"],
-        bidirectional=hp["bidirectional"],
-        unroll=hp["unroll"],
-        return_sequences=return_sequences,
-    )
-
-
 def _head(fused, hp):
     return common.head(
         fused, num_classes=hp["num_classes"], head_units=hp["head_units"], head_dropout=hp["head_dropout"], task=hp["task"]
@@ -105,7 +79,7 @@ def cnn_lstm_concat_seed(*, image_shape, vocab_size, max_length, num_classes, un
 def cnn_lstm_concat(**hp):
     """Concatenation fusion of the CNN and LSTM features, then a hidden-layer head."""
     images, token_ids = _inputs(hp)
-    fused = keras.layers.Concatenate(name="fusion_concat")([_image_vector(images, hp), _text(token_ids, hp)])
+    fused = keras.layers.Concatenate(name="fusion_concat")([common.image_vector(images, hp), common.text_features(token_ids, hp)])
     return keras.Model(_feature_dict(images, token_ids), _head(fused, hp), name="cnn_lstm_concat")
 
 
@@ -120,8 +94,8 @@ def cnn_lstm_concat(**hp):
 def cnn_lstm_wsum_fixed(**hp):
     """Fixed-weight sum of image and text features (alpha weighs the image)."""
     images, token_ids = _inputs(hp)
-    image_features = _image_vector(images, hp)
-    text_features = _matched(image_features, _text(token_ids, hp))
+    image_features = common.image_vector(images, hp)
+    text_features = _matched(image_features, common.text_features(token_ids, hp))
     fused = WeightedSumFusion(alpha=hp["alpha"], name="fusion_weighted_sum")([image_features, text_features])
     return keras.Model(_feature_dict(images, token_ids), _head(fused, hp), name="cnn_lstm_wsum_fixed")
 
@@ -137,8 +111,8 @@ def cnn_lstm_wsum_fixed(**hp):
 def cnn_lstm_wsum_learned(**hp):
     """Sum of image and text features with learned mixing weights."""
     images, token_ids = _inputs(hp)
-    image_features = _image_vector(images, hp)
-    text_features = _matched(image_features, _text(token_ids, hp))
+    image_features = common.image_vector(images, hp)
+    text_features = _matched(image_features, common.text_features(token_ids, hp))
     fused = WeightedSumFusion(learned=True, name="fusion_weighted_sum")([image_features, text_features])
     return keras.Model(_feature_dict(images, token_ids), _head(fused, hp), name="cnn_lstm_wsum_learned")
 
@@ -154,7 +128,7 @@ def cnn_lstm_wsum_learned(**hp):
 def cnn_lstm_gated(**hp):
     """A learned per-feature gate chooses between image and text features."""
     images, token_ids = _inputs(hp)
-    fused = GatedFusion(hp["gate_units"], name="fusion_gated")([_image_vector(images, hp), _text(token_ids, hp)])
+    fused = GatedFusion(hp["gate_units"], name="fusion_gated")([common.image_vector(images, hp), common.text_features(token_ids, hp)])
     return keras.Model(_feature_dict(images, token_ids), _head(fused, hp), name="cnn_lstm_gated")
 
 
@@ -169,7 +143,7 @@ def cnn_lstm_gated(**hp):
 def cnn_lstm_film(**hp):
     """The text scales and shifts each channel of the CNN's last feature map."""
     images, token_ids = _inputs(hp)
-    modulated = FiLM(name="fusion_film")([_image_map(images, hp), _text(token_ids, hp)])
+    modulated = FiLM(name="fusion_film")([common.image_map(images, hp), common.text_features(token_ids, hp)])
     features = image_towers.flatten_features(modulated, units=hp["image_units"], dropout=hp["image_dropout"])
     return keras.Model(_feature_dict(images, token_ids), _head(features, hp), name="cnn_lstm_film")
 
@@ -190,8 +164,8 @@ def cnn_lstm_xattn(**hp):
     for plotting.
     """
     images, token_ids = _inputs(hp)
-    positions = image_towers.feature_map_positions(_image_map(images, hp))
-    sequence = _text(token_ids, hp, return_sequences=True)
+    positions = image_towers.feature_map_positions(common.image_map(images, hp))
+    sequence = common.text_features(token_ids, hp, return_sequences=True)
     attended = CrossModalAttention(
         hp["num_heads"], hp["attention_dim"] // hp["num_heads"], hp["attention_dropout"], name="fusion_attention"
     )([sequence, positions])
@@ -211,8 +185,8 @@ def cnn_lstm_late(**hp):
     """Image and text are classified separately; the averaged logits decide."""
     images, token_ids = _inputs(hp)
     head_args = {"num_classes": hp["num_classes"], "head_units": hp["head_units"], "head_dropout": hp["head_dropout"]}
-    image_logits = common.head_logits(_image_vector(images, hp), prefix="image_head", **head_args)
-    text_logits = common.head_logits(_text(token_ids, hp), prefix="text_head", **head_args)
+    image_logits = common.head_logits(common.image_vector(images, hp), prefix="image_head", **head_args)
+    text_logits = common.head_logits(common.text_features(token_ids, hp), prefix="text_head", **head_args)
     logits = LateFusion(name="fusion_late")([image_logits, text_logits])
     return keras.Model(_feature_dict(images, token_ids), common.output_layer(logits, hp["task"]), name="cnn_lstm_late")
 
@@ -237,7 +211,7 @@ def _check_tasks(tasks):
 def cnn_lstm_multitask(*, tasks, head_units, head_dropout, **hp):
     """Concat fusion feeding one softmax head per task; outputs a dict keyed by task name."""
     images, token_ids = _inputs(hp)
-    fused = keras.layers.Concatenate(name="fusion_concat")([_image_vector(images, hp), _text(token_ids, hp)])
+    fused = keras.layers.Concatenate(name="fusion_concat")([common.image_vector(images, hp), common.text_features(token_ids, hp)])
     outputs = {}
     for name, num_classes in tasks:
         logits = common.head_logits(

@@ -11,6 +11,8 @@ import keras
 
 from zoo.core import keys
 from zoo.registry import require
+from zoo.towers import image as image_towers
+from zoo.towers import text as text_towers
 
 
 @dataclasses.dataclass(frozen=True)
@@ -172,3 +174,30 @@ def loss_for(task: str) -> str:
     }[task]
 
 
+def image_map(images, hp):
+    """The CNN tower's feature map from a model's resolved hyperparameters."""
+    return image_towers.cnn_feature_map(
+        images,
+        filters=hp["conv_filters"],
+        kernel_size=hp["kernel_size"],
+        pool_size=hp["pool_size"],
+        batch_norm=hp["batch_norm"],
+    )
+
+
+def image_vector(images, hp):
+    """The CNN tower's feature vector from a model's resolved hyperparameters."""
+    return image_towers.flatten_features(image_map(images, hp), units=hp["image_units"], dropout=hp["image_dropout"])
+
+
+def text_features(token_ids, hp, *, return_sequences=False):
+    """The recurrent text tower (embedding + RNN) from a model's resolved hyperparameters."""
+    embedded = text_towers.embed_tokens(token_ids, vocab_size=hp["vocab_size"], embed_dim=hp["embed_dim"])
+    return text_towers.rnn_sequence(
+        embedded,
+        units=hp["rnn_units"],
+        cell=hp["rnn_cell"],
+        bidirectional=hp["bidirectional"],
+        unroll=hp["unroll"],
+        return_sequences=return_sequences,
+    )
