@@ -108,8 +108,8 @@ _KILLED_CHILD = textwrap.dedent(
     original = m.Builder._generate_examples
     written = [0]
 
-    def stalling(self, *args):
-        for item in original(self, *args):
+    def stalling(self, *args, **kwargs):
+        for item in original(self, *args, **kwargs):
             written[0] += 1
             if written[0] == 58:  # the whole train split and 3 validation examples
                 pathlib.Path(ready).touch()

@@ -25,7 +25,7 @@ _MAX_LENGTH = 32
 _TRAIN_SPLIT, _VALIDATION_SPLIT = "train", "validation"
 # For --help only: the real list (zoo.data.pipeline.CONFIGS) comes with TFDS and
 # TensorFlow, which help must not load; a test keeps the two equal.
-DATA_CONFIGS_HELP = ("vqa", "caption", "digits")
+DATA_CONFIGS_HELP = ("vqa", "caption", "digits", "describe")
 
 
 def add_parser(subparsers):
