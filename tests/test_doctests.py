@@ -54,5 +54,5 @@ def test_docstring_examples(module, tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("module", SLOW)
 def test_docstring_examples_that_train_or_prepare_data(module, tmp_path):
-    result = _run_doctests(module, tmp_path, prepare=("digits", "vqa"))
+    result = _run_doctests(module, tmp_path, prepare=("digits", "vqa", "describe"))
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
