@@ -45,6 +45,12 @@ __all__ = [
     "make_serving_function",
     "make_token_id_function",
     "output_names",
+    "compiled_model_outputs",
+    "named_outputs",
+    "empty_outputs",
+    "padded_shape",
+    "static_image",
+    "scale_image",
 ]
 
 
@@ -63,7 +69,8 @@ class Check:
     data: Callable[[], list]
 
 
-def _padded_shape(tensor: tf.Tensor, rank: int) -> tf.Tensor:
+def padded_shape(tensor: tf.Tensor, rank: int) -> tf.Tensor:
+    """The tensor's shape padded with zeros to `rank` entries (indexing it cannot fail)."""
     # The shape padded with zeros to at least `rank` entries, so indexing it
     # cannot fail whatever rank a client sends.
     return tf.concat([tf.shape(tensor), tf.zeros([rank], tf.int32)], axis=0)[:rank]
@@ -81,7 +88,7 @@ def check_image(image: tf.Tensor, expected: tuple, *, finite: bool = False) -> l
         The checks; none of their `ok` computations can fail.
     """
     shape_text = _shape_text(expected)
-    shape = _padded_shape(image, 4)
+    shape = padded_shape(image, 4)
     rank_ok = tf.equal(tf.rank(image), 4)
     known = [i for i, d in enumerate(expected) if d is not None]
     dims_ok = tf.reduce_all(
@@ -127,8 +134,8 @@ def check_text(text: tf.Tensor, max_bytes: int = MAX_TEXT_BYTES) -> list[Check]:
 
 def check_same_batch(image: tf.Tensor, text: tf.Tensor) -> Check:
     """Checks that image and text have the same batch size."""
-    image_batch = _padded_shape(image, 1)[0]
-    text_batch = _padded_shape(text, 1)[0]
+    image_batch = padded_shape(image, 1)[0]
+    text_batch = padded_shape(text, 1)[0]
     return Check(
         tf.equal(image_batch, text_batch),
         lambda: ["image/text: batch sizes differ: image has", image_batch, "examples, text has", text_batch],
@@ -177,7 +184,7 @@ def output_names(spec: ModelSpec) -> dict[str, dict[str, str]]:
     return names
 
 
-def _named_outputs(model, spec: ModelSpec, feeds: dict, class_names: dict, compute=None) -> dict[str, tf.Tensor]:
+def named_outputs(model, spec: ModelSpec, feeds: dict, class_names: dict, compute=None) -> dict[str, tf.Tensor]:
     """Probabilities, labels and class names per head; `compute` replaces the numeric part (an XLA build)."""
     outputs = (compute or functools.partial(_numeric_outputs, model, spec))(feeds)
     names = output_names(spec)
@@ -266,7 +273,7 @@ def make_serving_function(
         def compute():
             feeds = {}
             if image is not None:
-                feeds[keys.IMAGE] = _scale(_static_image(image, spec.image_shape))
+                feeds[keys.IMAGE] = scale_image(static_image(image, spec.image_shape))
             if text is not None:
                 encoded = tokenizer(tf.reshape(text, [-1]))
                 # A backbone's tokenizer (zoo.data.hub_text) gives all of its inputs by name.
@@ -276,11 +283,11 @@ def make_serving_function(
             # model runs only on a non-empty one.
             return tf.cond(
                 batch > 0,
-                lambda: _named_outputs(model, spec, feeds, class_names, model_outputs),
-                lambda: _empty_outputs(spec, class_names),
+                lambda: named_outputs(model, spec, feeds, class_names, model_outputs),
+                lambda: empty_outputs(spec, class_names),
             )
 
-        return guarded(checks, compute, lambda: _empty_outputs(spec, class_names))
+        return guarded(checks, compute, lambda: empty_outputs(spec, class_names))
 
     image_spec = tf.TensorSpec(None, image_dtype, name=keys.IMAGE)
     text_spec = tf.TensorSpec(None, tf.string, name=keys.TEXT)
@@ -316,10 +323,10 @@ def make_token_id_function(model, spec: ModelSpec) -> tuple[Callable, list[tf.Te
     def run(image=None, token_ids=None):
         feeds = {}
         if image is not None:
-            feeds[keys.IMAGE] = _scale(image)
+            feeds[keys.IMAGE] = scale_image(image)
         if token_ids is not None:
             feeds[keys.TOKEN_IDS] = token_ids
-        return _named_outputs(model, spec, feeds, {})
+        return named_outputs(model, spec, feeds, {})
 
     image_spec = tf.TensorSpec([None, *spec.image_shape], tf.uint8, name=keys.IMAGE) if spec.has_image else None
     ids_spec = tf.TensorSpec([None, spec.max_length], tf.int32, name=keys.TOKEN_IDS) if spec.has_text else None
@@ -342,16 +349,18 @@ def make_token_id_function(model, spec: ModelSpec) -> tuple[Callable, list[tf.Te
     return serve, [ids_spec]
 
 
-def _static_image(image: tf.Tensor, expected: tuple) -> tf.Tensor:
+def static_image(image: tf.Tensor, expected: tuple) -> tf.Tensor:
+    """A checked image reshaped to the model's static (H, W, C)."""
     # Gives the checked image its static shape with a reshape, not
     # `tf.ensure_shape`: Grappler reads EnsureShape as a fact about its input
     # and folds the rank check before it to "true".
-    shape = _padded_shape(image, 4)
+    shape = padded_shape(image, 4)
     dims = [shape[0]] + [shape[i + 1] if d is None else d for i, d in enumerate(expected)]
     return tf.reshape(image, tf.stack(dims))
 
 
-def _empty_outputs(spec: ModelSpec, class_names: dict) -> dict[str, tf.Tensor]:
+def empty_outputs(spec: ModelSpec, class_names: dict) -> dict[str, tf.Tensor]:
+    """Outputs of the signature's structure for a batch of 0."""
     outputs = {}
     for head, width in zip(spec.heads, spec.num_classes, strict=True):
         names = output_names(spec)[head]
@@ -362,16 +371,10 @@ def _empty_outputs(spec: ModelSpec, class_names: dict) -> dict[str, tf.Tensor]:
     return outputs
 
 
-def _scale(image: tf.Tensor) -> tf.Tensor:
+def scale_image(image: tf.Tensor) -> tf.Tensor:
+    """Pixels as float32 in [0, 1] (uint8 divided by 255)."""
     # The models take pixels in [0, 1]; the pipeline does the same division.
     if image.dtype == tf.uint8:
         return tf.cast(image, tf.float32) / 255.0
     return tf.cast(image, tf.float32)
 
-
-# Public names of the parts `zoo.export.audio_signature` builds the audio models' signatures from.
-padded_shape = _padded_shape
-named_outputs = _named_outputs
-empty_outputs = _empty_outputs
-static_image = _static_image
-scale_image = _scale
