@@ -34,7 +34,7 @@ lint:
 demo:
 	$(VENV)/bin/zoo demo --out demo_out
 
-# Every fused classifier on vqa and caption, the default grid's recipes and epochs, 3 seeds (1 h 59 min measured on 2 cores).
+# Every fused classifier on vqa and caption, the default grid's recipes and epochs, 3 seeds (1 h 59 min measured on 2 cores), then the transfer and pretrain -> fine-tune tables (about 30 min more).
 demo-full:
 	$(VENV)/bin/zoo demo --full --seeds 3 --out demo_out_full
 

@@ -23,8 +23,8 @@ def add_parser(subparsers):
                       help="a few hundred examples and one epoch per model: a smoke test, about a minute on two CPU "
                            "cores with data preparation (measured 31-93 s on a shared 2-core machine)")
     size.add_argument("--full", action="store_true",
-                      help="every fused classifier on both text configs, same recipe and epochs as the default grid "
-                           "(3 seeds unless --seeds)")
+                      help="every fused classifier on both text configs, same recipe and epochs as the default grid, "
+                           "plus the transfer and pretrain -> fine-tune tables (3 seeds unless --seeds)")
     parser.add_argument("--seeds", type=int, default=None, metavar="N",
                         help="seeds per row; the table shows mean ± std (default 1; 3 with --full)")
     parser.add_argument("--out", default="demo_out", metavar="DIR", help="output folder (default: demo_out)")
