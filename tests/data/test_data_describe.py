@@ -5,6 +5,7 @@ import hashlib
 import re
 
 import numpy as np
+import pytest
 from zoo.datasets.mnist_text import describe as d
 from zoo.datasets.mnist_text import generation as g
 
@@ -93,3 +94,13 @@ def test_describe_rules_are_pinned_to_the_dataset_version():
     assert _describe_fingerprint() == DESCRIBE_FINGERPRINTS[version], (
         f"The describe rules changed but Builder.VERSION is still {version}; bump it and record the fingerprint."
     )
+
+
+def test_zero_shot_prompts_of_a_class_are_every_text_the_rules_write_for_it():
+    from zoo.data import pipeline
+
+    prompts = pipeline.class_prompts("describe")
+    assert list(prompts) == pipeline.class_names("describe")
+    assert prompts["seven"] == d.all_descriptions(7) and len(set(prompts["seven"])) == len(prompts["seven"])
+    with pytest.raises(ValueError, match=r"'vqa' has no zero-shot prompts.*with prompts: \['describe'\]"):
+        pipeline.class_prompts("vqa")

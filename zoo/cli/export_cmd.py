@@ -20,7 +20,9 @@ def add_parser(subparsers):
         help="export a trained run for serving (SavedModel, ONNX, LiteRT)",
         description=(
             "Export RUN_DIR/model.keras for serving. tf_saved_model takes raw uint8 images and raw text "
-            "(tokenized in the graph); onnx and litert take token ids and ship vocabulary.txt and TOKENIZE.md."
+            "(tokenized in the graph); onnx and litert take token ids and ship vocabulary.txt and TOKENIZE.md. "
+            "Dual encoders (zero-shot over the prompts of their data config) and captioners export as "
+            "tf_saved_model only."
         ),
     )
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by `zoo train`")
@@ -68,10 +70,14 @@ def run(args) -> int:
                 if issubclass(warning.category, ExportWarning):
                     print(f"zoo export: warning: {warning.message}", file=sys.stderr)
     metadata = read_metadata(path)
-    inputs = ", ".join(f"{n} {i['dtype']}{_shape(i['shape'])}" for n, i in metadata["inputs"].items())
+    print(f"exported {args.format} to {path}")
+    if metadata.get("kind") in _KIND_LINES:
+        for line in _KIND_LINES[metadata["kind"]](metadata):
+            print(f"  {line}")
+        return 0
+    inputs = ", ".join(_input(name, info) for name, info in metadata["inputs"].items())
     outputs = ", ".join(o for head in metadata["heads"].values() for k, o in head["outputs"].items()
                         if k != "class_name" or head.get("class_names"))
-    print(f"exported {args.format} to {path}")
     print(f"  inputs:  {inputs}")
     print(f"  outputs: {outputs}")
     audio = metadata["inputs"].get("audio")
@@ -89,6 +95,37 @@ def as_flags(message: str) -> str:
     # "pass overwrite=True (--overwrite)": the flag alone.
     message = re.sub(r"\b\w+=\w+ \((--[\w-]+)\)", r"\1", message)
     return message.replace("overwrite=True", "--overwrite")
+
+
+def _input(name: str, info: dict) -> str:
+    return f"{name} {info.get('dtype')}{_shape(info.get('shape') or [])}"
+
+
+def _dual_encoder_lines(metadata) -> list[str]:
+    """serving_default (what `zoo predict` runs) first, then the embedding signatures."""
+    inputs, dim = metadata["inputs"], metadata.get("embedding_dim", "?")
+    prompts = metadata.get("class_prompts") or {}
+    count = sum(len(p) for p in prompts.values())
+    return [
+        f"inputs:  {_input('image', inputs['image'])}",
+        f"outputs: probabilities, label, class_name (zero-shot over {len(prompts)} classes, {count} prompts)",
+        f"also:    embed_image (image -> embedding float32[batch, {dim}]), "
+        f"embed_text ({_input('text', inputs['text'])} -> embedding float32[batch, {dim}])",
+    ]
+
+
+def _captioner_lines(metadata) -> list[str]:
+    inputs = metadata["inputs"]
+    low, high = inputs.get("beam_width", {}).get("range", ["?", "?"])
+    return [
+        f"inputs:  {_input('image', inputs['image'])}",
+        "outputs: caption, token_ids (greedy)",
+        f"also:    generate (image, beam_width int32 in [{low}, {high}] -> caption, token_ids; beam search)",
+    ]
+
+
+# Exports of other kinds than classifiers (zoo.export.kinds) say what their signatures take and give.
+_KIND_LINES = {"dual_encoder": _dual_encoder_lines, "captioner": _captioner_lines}
 
 
 def _shape(shape) -> str:

@@ -2,7 +2,8 @@
 
 Runs an export made by `zoo export` (any format) on one image file, one text
 and/or one WAV file through `zoo.export.predict` and prints the answer and the
-top probabilities. The image is read by `zoo.export.read_image` (size and PNG
+top probabilities: for a dual encoder, the zero-shot class of the image; for
+a captioner, the caption it writes. The image is read by `zoo.export.read_image` (size and PNG
 dimensions checked before decoding), the recording by `zoo.export.read_audio`
 (mono 16-bit PCM at the export's rate, at most its length cap, checked from
 the header); a text longer than the export accepts is refused before the
@@ -47,6 +48,7 @@ def add_parser(subparsers):
 def run(args) -> int:
     from zoo.cli.main import UsageError
     from zoo.export import MAX_TEXT_BYTES, image_polarity_warning, predict, read_audio, read_image
+    from zoo.export.inference import serving_inputs
     from zoo.export.metadata import read_metadata
 
     if args.top < 1:
@@ -54,8 +56,10 @@ def run(args) -> int:
     metadata = read_metadata(args.export_dir)
     if metadata.get("kind") == "captioner":
         return _caption(args, metadata)
-    needs_image = metadata.get("image_shape") is not None
-    needs_text = metadata.get("max_length") is not None
+    if metadata.get("kind") == "dual_encoder" and args.text is not None:
+        raise UsageError("this dual encoder classifies the image zero-shot against the class prompts stored in "
+                         "the export: drop --text (its embed_text signature embeds texts)")
+    needs_image, needs_text, needs_audio = serving_inputs(metadata)
     if needs_image and args.image is None:
         raise UsageError("this model reads an image: pass --image FILE")
     if needs_text and args.text is None:
@@ -64,7 +68,6 @@ def run(args) -> int:
         raise UsageError("this model reads no image: drop --image")
     if not needs_text and args.text is not None:
         raise UsageError("this model reads no text: drop --text")
-    needs_audio = metadata.get("audio_sample_rate") is not None
     if needs_audio and args.audio is None:
         raise UsageError("this model reads audio: pass --audio FILE.wav")
     if not needs_audio and args.audio is not None:

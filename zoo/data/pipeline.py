@@ -62,6 +62,34 @@ def class_names(config: str) -> list[str]:
     return list(_rules.CLASS_NAMES[config])
 
 
+# The configs whose texts describe the class of their image, so that every
+# text the rules can write for a class is a zero-shot prompt for it.
+PROMPT_CONFIGS = ("describe",)
+
+
+def class_prompts(config: str) -> dict[str, list[str]]:
+    """Zero-shot prompts of a config: {class name: every text its rules can write for that class}, in label order.
+
+    A dual encoder trained on the config classifies an image by the class
+    whose prompts' mean embedding is nearest (the demo's zero-shot figure and
+    the `serving_default` of its SavedModel).
+
+    Raises:
+        ValueError: an unknown config, or one whose texts do not name the
+            class (vqa asks questions; caption texts may hide the digit),
+            naming the configs that have prompts.
+    """
+    _check_config(config)
+    if config not in PROMPT_CONFIGS:
+        raise ValueError(
+            f"Data config {config!r} has no zero-shot prompts: its texts do not describe the class of their "
+            f"image. Configs with prompts: {list(PROMPT_CONFIGS)}."
+        )
+    from zoo.datasets.mnist_text import describe
+
+    return {name: describe.all_descriptions(digit) for digit, name in enumerate(_rules.CLASS_NAMES[config])}
+
+
 def load_builder(config: str, *, data_dir=None, source_dir=None) -> tfds.core.DatasetBuilder:
     """Returns the TFDS builder of a config, preparing the dataset first if needed.
 

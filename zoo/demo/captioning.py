@@ -39,9 +39,9 @@ CAPTIONER_OVERRIDES = {"embed_dim": 32, "rnn_units": (64,), "attention_dim": 64,
 
 
 def teacher_forced_fn(vocabulary: list[str], *, batch_size: int, seed: int, split: str = "train",
-                      data_dir=None, source_dir=None):
-    """`fn(input_context)` for `zoo.train`: describe batches as (image + shifted ids, ids) pairs."""
-    tokenizer = Tokenizer(vocabulary, MAX_LENGTH)
+                      data_dir=None, source_dir=None, max_length: int = MAX_LENGTH):
+    """`fn(input_context)` for `zoo.train`: describe batches as (image + shifted ids, ids) pairs, `max_length` ids each."""
+    tokenizer = Tokenizer(vocabulary, max_length)
     start = len(vocabulary)
 
     def to_teacher_forcing(features, _label):
@@ -52,7 +52,7 @@ def teacher_forced_fn(vocabulary: list[str], *, batch_size: int, seed: int, spli
 
     def fn(input_context):
         ds = pipeline.make_dataset(
-            CONFIG, split, data_dir=data_dir, source_dir=source_dir, tokenizer=tokenizer, max_length=MAX_LENGTH,
+            CONFIG, split, data_dir=data_dir, source_dir=source_dir, tokenizer=tokenizer, max_length=max_length,
             batch_size=batch_size * input_context.num_replicas_in_sync, input_context=input_context, seed=seed,
             shuffle=True,
         )

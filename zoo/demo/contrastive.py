@@ -7,7 +7,7 @@ One trial trains `cnn_lstm_dual_encoder` (or another dual encoder) with
   mean embedding is nearest (CLIP's prompt ensembling), and, as a second
   figure, the digit of the single nearest prompt; the prompts are every
   description the dataset rules can write for the digit
-  (`zoo.datasets.mnist_text.describe.all_descriptions`);
+  (`zoo.data.pipeline.class_prompts`, which the SavedModel export uses too);
 * a linear probe on the frozen image embeddings of the training split;
 * text→image and image→text retrieval over the 10,000 test pairs: Recall@1/5/10
   and mAP@10, with class relevance (same digit) and attribute-matched
@@ -32,7 +32,6 @@ import tensorflow_datasets as tfds
 from zoo.core import keys
 from zoo.core.atomic import atomic_write_text
 from zoo.data import Tokenizer, load_vocabulary, pipeline
-from zoo.datasets.mnist_text import describe
 
 __all__ = ["ContrastiveSettings", "EvalData", "limited_split", "load_eval_data", "train_dual_encoder", "evaluate", "run_trial"]
 
@@ -121,7 +120,7 @@ def train_dual_encoder(out: str, settings: ContrastiveSettings, seed: int, *, da
 
 def zero_shot_prompts(tokenizer: Tokenizer) -> list[np.ndarray]:
     """Per digit, the token ids of every description the dataset rules can write for it."""
-    return [tokenizer(tf.constant(describe.all_descriptions(d))).numpy() for d in range(10)]
+    return [tokenizer(tf.constant(prompts)).numpy() for prompts in pipeline.class_prompts(CONFIG).values()]
 
 
 def evaluate(model, tokenizer: Tokenizer, train: EvalData, test: EvalData, *, probe_epochs: int, seed: int) -> dict:

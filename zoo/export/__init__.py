@@ -12,7 +12,9 @@
 | `litert` | `image` uint8 pixels, `token_ids` int32; recurrent layers unrolled | `ai_edge_litert` interpreter |
 
 Models that read audio export as `tf_saved_model` only: ONNX and LiteRT are
-refused (see `AUDIO_FORMATS`).
+refused (see `AUDIO_FORMATS`). So do dual encoders (zero-shot classification
+and embedding signatures) and captioners (caption strings out), each through
+its own writer (see `zoo.export.kinds`).
 
 Every export is a directory written atomically (temporary directory beside
 it, then renamed), holding `zoo_export.json` with its inputs, outputs, class
@@ -115,14 +117,19 @@ def export_model(
     max_text_bytes: int = MAX_TEXT_BYTES,
     max_audio_samples: int | None = None,
     text_preset=None,
+    class_prompts=None,
     xla: bool = True,
 ) -> str:
     """Exports a zoo model for serving.
 
+    Classifiers export to every format. Dual encoders and captioners export
+    as "tf_saved_model" only, through `zoo.export.dual_encoder` and
+    `zoo.export.captioner` (see `zoo.export.kinds`).
+
     Args:
         model: a functional `keras.Model` with inputs named `image`,
             `token_ids` and/or `audio` and softmax outputs (as `zoo.build`
-            returns).
+            returns), or a `*_dual_encoder` or `cnn_lstm_captioner`.
         path: the export directory; created atomically.
         format: "tf_saved_model" (raw image + raw text in), "onnx" or "litert"
             (token ids in; the vocabulary and TOKENIZE.md are shipped beside).
@@ -148,6 +155,10 @@ def export_model(
             `token_ids` and `padding_mask`), the KerasHub preset whose
             tokenizer the SavedModel runs on raw text, instead of a
             vocabulary; SavedModel format only.
+        class_prompts: for a dual encoder, the zero-shot prompts
+            {class name: [prompts]} (or one prompt list per class, named by
+            `class_names`) whose embeddings `serving_default` compares
+            images with; see `zoo.data.pipeline.class_prompts`.
 
     Returns:
         The absolute path of the export directory.
@@ -156,7 +167,9 @@ def export_model(
         ValueError: unknown format, unsupported model/format combination (for
             example LiteRT with a recurrent layer built without unroll=True),
             missing vocabulary, class names that do not fit the outputs, or a
-            vocabulary larger than the model's embedding.
+            vocabulary larger than the model's embedding; for a dual
+            encoder, missing or malformed class prompts; class prompts for
+            a model that is no dual encoder.
         VocabularyError: (a ValueError) a malformed vocabulary (a token
             listed twice, reserved entries out of place).
         VocabularyMismatchError: (a VocabularyError) a vocabulary that differs
@@ -166,6 +179,7 @@ def export_model(
             a non-empty folder that is not a zoo export; it is left untouched.
         ImportError: if the converter for the format is not installed.
     """
+    from zoo.export.kinds import export_kind, model_kind
     from zoo.export.metadata import resolve_vocabulary
     from zoo.export.spec import inspect_model, resolve_class_names
     from zoo.export.target import check_export_target
@@ -180,6 +194,13 @@ def export_model(
         raise ValueError(f"max_audio_samples={max_audio_samples!r}: expected a positive int or None.")
     # Checked again at the rename; failing here saves a conversion.
     target = check_export_target(path, overwrite)
+    kind = model_kind(model)
+    if kind != "classifier":
+        return export_kind(kind, model, target, format, vocabulary=vocabulary, expected_vocabulary=expected_vocabulary,
+                           class_names=class_names, class_prompts=class_prompts, overwrite=overwrite,
+                           max_text_bytes=max_text_bytes)
+    if class_prompts is not None:
+        raise ValueError("class_prompts is for dual encoders (zero-shot classification); this model is a classifier.")
     spec = inspect_model(model, max_length)
     if spec.has_audio and format not in AUDIO_FORMATS:
         raise ValueError(

@@ -1,10 +1,14 @@
 """Exporting a training run directory (what `zoo export RUN_DIR` does).
 
 A run directory written by `zoo train` holds `model.keras`, `config.json` and,
-for text models, `vocabulary.txt`. `export_run` loads the model in safe mode,
-verifies the vocabulary against what `config.json` recorded (its size and,
-for runs that record it, its content hash), takes the class names the run
-recorded and writes the export.
+for text models, `vocabulary.txt` or, for a model on a KerasHub text
+backbone, `text_preset/` (its tokenizer as a small KerasHub preset).
+`export_run` loads the model in safe mode, verifies the vocabulary against
+what `config.json` recorded (its size and, for runs that record it, its
+content hash) and every file against the run's completion marker, takes the
+class names the run recorded and writes the export with the writer its kind
+of model needs (`zoo.export.kinds`): a dual encoder gets the zero-shot prompts
+of the data config it was trained on (`zoo.data.pipeline.class_prompts`).
 """
 
 from __future__ import annotations
@@ -37,14 +41,17 @@ class RunContents:
         class_names: the recorded class names, or None.
         expected_vocabulary: {"size", "sha256"} from `config.json` (None entries
             when not recorded).
+        text_preset: for a model on a KerasHub text backbone, the run's
+            tokenizer preset directory; None otherwise.
     """
 
-    def __init__(self, model, vocabulary, config, class_names, expected_vocabulary):
+    def __init__(self, model, vocabulary, config, class_names, expected_vocabulary, text_preset=None):
         self.model = model
         self.vocabulary = vocabulary
         self.config = config
         self.class_names = class_names
         self.expected_vocabulary = expected_vocabulary
+        self.text_preset = text_preset
 
     @property
     def max_length(self) -> int | None:
@@ -73,8 +80,10 @@ def read_run(run_dir: str | os.PathLike) -> RunContents:
 
     Raises:
         FileNotFoundError: if the directory or its model.keras is missing, or
-            its model reads text and it has no vocabulary.txt.
-        ValueError: a malformed config.json; an unsafe model (`UnsafeModelError`);
+            its model reads text and it has no vocabulary.txt (or, for a
+            KerasHub text backbone, records no text preset).
+        ValueError: a malformed config.json, or a text preset it names
+            outside the run; an unsafe model (`UnsafeModelError`);
             a truncated or corrupt model.keras (`CorruptModelError`).
         VocabularyError: a malformed vocabulary (a token listed twice, reserved
             entries out of place).
@@ -83,6 +92,7 @@ def read_run(run_dir: str | os.PathLike) -> RunContents:
             size of the model's embedding.
     """
     from zoo.data.text import load_vocabulary
+    from zoo.export.kinds import model_kind
     from zoo.export.safe_load import load_model
 
     run_dir = os.fspath(run_dir)
@@ -96,14 +106,20 @@ def read_run(run_dir: str | os.PathLike) -> RunContents:
     import zoo.layers  # noqa: F401
 
     model = load_model(model_path, safe_mode=True)
-    if any(t.name == "token_ids" for t in model.inputs):
+    inputs = {t.name for t in model.inputs}
+    if "padding_mask" in inputs:
+        # A KerasHub text backbone reads its preset tokenizer's ids, not the zoo's vocabulary.
+        preset = _text_preset(run_dir, config)
+        return RunContents(model, None, config, _class_names(config), expected, preset)
+    if "token_ids" in inputs:
         if vocabulary is None:
             raise FileNotFoundError(
                 f"{run_dir!r} has no {VOCABULARY_FILE}, but its model reads text: the export needs the vocabulary "
                 "the model was trained with."
             )
-        if expected["sha256"] is None:
-            # Runs from before the hash was recorded: at least the embedding must fit exactly.
+        if expected["sha256"] is None and model_kind(model) != "captioner":
+            # Runs from before the hash was recorded: at least the embedding must fit exactly
+            # (a captioner's has one more row, its start id; its writer checks the output instead).
             _check_embedding_fits(model, vocabulary, vocabulary_path)
     return RunContents(model, vocabulary, config, _class_names(config), expected)
 
@@ -116,8 +132,12 @@ def export_run(
     overwrite: bool = False,
     unroll: bool = False,
     max_text_bytes: int = MAX_TEXT_BYTES,
+    class_prompts=None,
 ) -> str:
     """Exports a training run directory for serving (the library side of `zoo export`).
+
+    Classifiers export to every format; dual encoders and captioners as
+    "tf_saved_model" (`zoo.export.kinds`).
 
     Args:
         run_dir: a directory written by `zoo train`.
@@ -126,12 +146,17 @@ def export_run(
         overwrite: replace a previous zoo export at `path` (nothing else).
         unroll: unroll recurrent layers first (needed for "litert" with LSTM/GRU).
         max_text_bytes: longest text the SavedModel accepts, in bytes.
+        class_prompts: for a dual encoder, {class name: [prompts]} to
+            classify with instead of its data config's prompts (needed when
+            the run was trained on another config or with dataset_fn).
 
     Returns:
         The absolute path of the export directory.
 
     Raises:
         Everything `read_run` and `zoo.export_model` raise, and
+        ValueError: a dual encoder whose run records no data config with
+            zero-shot prompts, and no class_prompts were given;
         zoo.training.RunLocked: a training is writing the run right now;
         zoo.training.RunIncomplete: the run did not finish, or a file was
             changed after it finished (checked against `metrics.json`).
@@ -155,15 +180,24 @@ def export_run(
                 ExportWarning,
                 stacklevel=2,
             )
-        return _export_contents(run, path, format, overwrite=overwrite, unroll=unroll, max_text_bytes=max_text_bytes)
+        return _export_contents(run, path, format, overwrite=overwrite, unroll=unroll, max_text_bytes=max_text_bytes,
+                                class_prompts=class_prompts)
 
 
-def _export_contents(run, path, format, *, overwrite, unroll, max_text_bytes) -> str:
+def _export_contents(run, path, format, *, overwrite, unroll, max_text_bytes, class_prompts) -> str:
     from zoo.export import export_model
+    from zoo.export.kinds import check_kind_format, model_kind
     from zoo.export.litert import unrolled_copy
 
+    kind = model_kind(run.model)
+    # Before the prompts: a format the kind cannot take is the first thing to say.
+    check_kind_format(kind, format)
+    class_names = None
+    if kind == "dual_encoder" and class_prompts is None:
+        class_prompts = _run_class_prompts(run)
+    elif kind == "classifier":
+        class_names = _fitting_class_names(run.model, run.class_names, run.max_length)
     model = unrolled_copy(run.model) if unroll else run.model
-    class_names = _fitting_class_names(model, run.class_names, run.max_length)
     return export_model(
         model,
         path,
@@ -172,9 +206,49 @@ def _export_contents(run, path, format, *, overwrite, unroll, max_text_bytes) ->
         expected_vocabulary=run.expected_vocabulary,
         max_length=run.max_length,
         class_names=class_names,
+        class_prompts=class_prompts,
         overwrite=overwrite,
         max_text_bytes=max_text_bytes,
+        text_preset=run.text_preset,
     )
+
+
+def _run_class_prompts(run) -> dict[str, list[str]]:
+    """The zero-shot prompts of the data config a dual encoder's run was trained on."""
+    data = run.config.get("data")
+    if not isinstance(data, str):
+        raise ValueError(
+            "This run trained a dual encoder on its own dataset_fn (config.json records no data config), so the "
+            "zoo knows no zero-shot prompts for it: export it with export_run(..., class_prompts={class name: "
+            "[prompts]}) or zoo.export_model."
+        )
+    from zoo.data import pipeline
+
+    try:
+        return pipeline.class_prompts(data)
+    except ValueError as error:
+        raise ValueError(
+            f"{error} This run's dual encoder was trained on {data!r}: export it with export_run(..., "
+            "class_prompts={class name: [prompts]}) or zoo.export_model."
+        ) from None
+
+
+def _text_preset(run_dir: str, config: dict) -> str:
+    """The run's tokenizer preset for a KerasHub text backbone, as config.json names it."""
+    name = config.get("text_preset")
+    if name is None:
+        raise FileNotFoundError(
+            f"{run_dir!r} records no tokenizer for its model's KerasHub text backbone (config.json has no "
+            "text_preset: a run of an older zoo, or one trained with dataset_fn on a backbone without a "
+            "tokenizer): export the model with zoo.export_model(model, path, text_preset=DIR), DIR the preset "
+            "it was trained with."
+        )
+    if not isinstance(name, str) or os.path.isabs(name) or os.path.normpath(name).split(os.sep)[0] in ("..", "."):
+        raise ValueError(f"config.json of {run_dir!r} has text_preset={name!r}; expected a folder inside the run.")
+    path = os.path.join(run_dir, name)
+    if not os.path.isdir(path):
+        raise FileNotFoundError(f"{path!r} is missing, but config.json names it as the run's tokenizer preset.")
+    return path
 
 
 def _read_config(path: str) -> dict[str, Any]:

@@ -36,6 +36,7 @@ __all__ = [
     "read_audio",
     "read_image",
     "run_export",
+    "serving_inputs",
 ]
 
 # A 28x28 PNG is under 1 KB; 16 MB leaves room for photos while keeping a
@@ -97,9 +98,13 @@ def predict(
 
     export_dir = os.fspath(export_dir)
     metadata = read_metadata(export_dir)
+    if metadata.get("kind") == "captioner":
+        raise ValueError(
+            f"{export_dir!r} holds a captioner, which writes text rather than choosing a class: caption an image "
+            "with zoo.export.captioner.caption(export_dir, image) or `zoo predict EXPORT_DIR --image FILE`."
+        )
     shape = metadata.get("image_shape")
-    needs_image, needs_text = shape is not None, metadata.get("max_length") is not None
-    needs_audio = metadata.get("audio_sample_rate") is not None
+    needs_image, needs_text, needs_audio = serving_inputs(metadata)
     for needed, given, what in (
         (needs_image, image is not None, "an image"),
         (needs_text, text is not None, "text"),
@@ -126,6 +131,16 @@ def predict(
     return _answer(metadata, outputs)
 
 
+def serving_inputs(metadata: dict) -> tuple[bool, bool, bool]:
+    """Whether an export's `serving_default` reads (an image, a text, audio), from its `zoo_export.json`.
+
+    A dual encoder's reads the image alone: it classifies it against the
+    class prompts embedded at export time (its `embed_text` reads texts).
+    """
+    reads_text = metadata.get("max_length") is not None and metadata.get("kind") != "dual_encoder"
+    return metadata.get("image_shape") is not None, reads_text, metadata.get("audio_sample_rate") is not None
+
+
 def run_export(
     export_dir: str, metadata: dict, *, image: np.ndarray | None, text: bytes | None, audio: np.ndarray | None = None
 ) -> dict[str, np.ndarray]:
@@ -146,6 +161,10 @@ def run_export(
     export_format = metadata["format"]
     if export_format == "tf_saved_model":
         import tensorflow as tf
+
+        if metadata.get("text_preset"):
+            # A KerasHub tokenizer's WordPiece ops live in tensorflow_text; loading needs them registered.
+            import tensorflow_text  # noqa: F401
 
         loaded = tf.saved_model.load(export_dir)
         check_export_vocabulary(export_dir, loaded=loaded)

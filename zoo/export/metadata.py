@@ -154,7 +154,8 @@ def check_export_vocabulary(export_dir: str | os.PathLike, *, loaded=None) -> li
             avoid loading it twice (SavedModel exports only).
 
     Returns:
-        The export's token list, or None when the model reads no text.
+        The export's token list, or None when the model reads no text or
+        reads it through a KerasHub preset's tokenizer (`text_preset`).
 
     Raises:
         FileNotFoundError: if `export_dir` is not a zoo export or its
@@ -164,7 +165,8 @@ def check_export_vocabulary(export_dir: str | os.PathLike, *, loaded=None) -> li
             differs from the recorded size or hash.
     """
     metadata = read_metadata(export_dir)
-    if metadata.get("max_length") is None:
+    if metadata.get("max_length") is None or metadata.get("text_preset"):
+        # A KerasHub backbone's tokenizer (its own WordPiece assets) carries no zoo vocabulary to check.
         return None
     expected = {"size": metadata.get("vocabulary_size"), "sha256": metadata.get("vocabulary_sha256")}
     if metadata["format"] == "tf_saved_model":

@@ -67,6 +67,7 @@ from zoo.training.steps import (
     seed_everything,
 )
 from zoo.training.strategy import cluster_info, resolve_strategy, strategy_kind
+from zoo.training.textpreset import text_preset_source
 
 __all__ = ["train", "TrainResult", "Preempted", "EXAMPLE_ID", "PREEMPTED_EXIT_CODE"]
 
@@ -254,6 +255,7 @@ class _Run:
             self.checkpoint_dir = os.path.join(self.checkpoint_dir, f"worker_{cluster.worker_index}")
         self.lock_fd = None
         self.fine_tune = None
+        self.text_preset = None
         self.timed_seconds = 0.0
         self.timed_steps = 0
         self.step_times: list[float] = []
@@ -286,6 +288,7 @@ class _Run:
             config=config, strategy=self.strategy, kind=self.kind,
         )
         self.model = model
+        self.text_preset = text_preset_source(model_spec, overrides)
         val_dist = validation_dataset(self, validation_fn, [t.name for t in model.inputs])
         if config.early_stopping_patience is not None and config.monitor.startswith("val_") and val_dist is None:
             raise ValueError(
@@ -428,7 +431,8 @@ class _Run:
 
     def _write_artifacts(self, run_config, metrics, vocabulary) -> None:
         if self.cluster.is_chief:
-            runfiles.write_final(self.out, model=self.model, config=run_config, metrics=metrics, vocabulary=vocabulary)
+            runfiles.write_final(self.out, model=self.model, config=run_config, metrics=metrics, vocabulary=vocabulary,
+                                 text_preset=self.text_preset)
             return
         # Other workers save too, in step with the chief, into a folder they delete.
         scratch = tempfile.mkdtemp(prefix=f"zoo-worker{self.cluster.worker_index}-")

@@ -2,13 +2,17 @@
 
 A finished run folder holds, written in this order at the end of training:
 
-1. `vocabulary.txt` (text models): one token per line;
+1. `vocabulary.txt` (text models): one token per line; or, for a model on a
+   KerasHub text backbone, `text_preset/`, its tokenizer as a small preset
+   (`zoo.training.textpreset`);
 2. `model.keras`: the trained model;
 3. `config.json`: the resolved settings, with `vocabulary_size` and
-   `vocabulary_sha256` binding the vocabulary to the model;
+   `vocabulary_sha256` binding the vocabulary to the model, and
+   `text_preset` naming the tokenizer's folder;
 4. `metrics.json`, the completion marker, last: the final metrics, the
    `step` and `epoch` they describe, and under `artifacts` the SHA-256 of
-   `model.keras`, `vocabulary.txt` and `config.json`.
+   `model.keras`, `vocabulary.txt`, `config.json` and each file of
+   `text_preset/`.
 
 Each file is replaced atomically (temporary file, then rename), and a run
 that is going to train removes `metrics.json` before it changes anything
@@ -35,13 +39,15 @@ from zoo.core.atomic import atomic_save_model
 from zoo.core.jsonio import read_json, to_json, write_json
 
 __all__ = [
-    "CONFIG", "METRICS", "MODEL", "VOCABULARY", "RunIncomplete",
+    "CONFIG", "METRICS", "MODEL", "TEXT_PRESET", "VOCABULARY", "RunIncomplete",
     "check_out_folder", "file_sha256", "verify_run", "write_final",
 ]
 
 CONFIG, METRICS, MODEL, VOCABULARY = "config.json", "metrics.json", "model.keras", "vocabulary.txt"
+# A model on a KerasHub text backbone keeps its tokenizer here (zoo.training.textpreset).
+TEXT_PRESET = "text_preset"
 # Names a run of the zoo writes; a folder holding only these is one of ours.
-_OWN_NAMES = {CONFIG, METRICS, MODEL, VOCABULARY, "checkpoints", "logs", ".lock"}
+_OWN_NAMES = {CONFIG, METRICS, MODEL, VOCABULARY, TEXT_PRESET, "checkpoints", "logs", ".lock"}
 
 
 class RunIncomplete(ValueError):
@@ -102,8 +108,18 @@ def write_vocabulary(out: str, vocabulary: list[str]) -> str:
 
 
 def write_final(out: str, *, model, config: Mapping[str, Any], metrics: Mapping[str, Any],
-                vocabulary: list[str] | None) -> None:
+                vocabulary: list[str] | None, text_preset: str | None = None) -> None:
     """Writes the final artifacts in the safe order, `metrics.json` (the marker) last.
+
+    Args:
+        out: the run folder.
+        model: the trained model.
+        config: the run's settings (`config.json`).
+        metrics: the final metrics and bookkeeping (`metrics.json`).
+        vocabulary: the token list, for models that read the zoo's token ids.
+        text_preset: for a model on a KerasHub text backbone, the preset its
+            text was tokenized with (`zoo.training.textpreset.text_preset_source`);
+            its tokenizer is kept in `text_preset/`.
 
     Raises:
         OSError: a write failed (no space, read-only, permission); its
@@ -113,6 +129,13 @@ def write_final(out: str, *, model, config: Mapping[str, Any], metrics: Mapping[
     artifacts = {}
     if vocabulary is not None:
         artifacts[VOCABULARY] = write_vocabulary(out, vocabulary)
+    if text_preset is not None:
+        from zoo.training.textpreset import write_text_preset
+
+        folder = os.path.join(out, TEXT_PRESET)
+        _write(folder, lambda: write_text_preset(out, text_preset, model))
+        artifacts.update(_tree_hashes(out, TEXT_PRESET))
+        config = {**config, "text_preset": TEXT_PRESET}
     path = os.path.join(out, MODEL)
     _write(path, lambda: atomic_save_model(model, path, overwrite=True))
     artifacts[MODEL] = file_sha256(path)
@@ -144,7 +167,8 @@ def verify_run(run_dir: str | os.PathLike, *, allow_unhashed: bool = False) -> d
     Raises:
         RunIncomplete: (a ValueError) no `metrics.json` (the run did not
             finish), a marker from before this layout, or a file whose
-            SHA-256 differs from the marker's, or a vocabulary whose hash
+            SHA-256 differs from the marker's, a file added to a folder the
+            marker describes (`text_preset/`), or a vocabulary whose hash
             differs from `config.json`'s; the message names the file.
     """
     run_dir = os.fspath(run_dir)
@@ -166,6 +190,14 @@ def verify_run(run_dir: str | os.PathLike, *, allow_unhashed: bool = False) -> d
                 f"{file} is not the file {METRICS} describes (SHA-256 differs): it was changed after the run "
                 "finished, or the run's final save was cut short; run the same training again."
             )
+    for folder in sorted({name.split("/")[0] for name in artifacts if "/" in name}):
+        # A file added to a recorded folder (a preset's preprocessor.json, say) changes what loads from it.
+        extra = sorted(set(_tree_hashes(run_dir, folder, hashed=False)) - set(artifacts))
+        if extra:
+            raise RunIncomplete(
+                f"{os.path.join(run_dir, extra[0])} is not among the files {METRICS} describes: it was added after "
+                "the run finished; remove it or run the same training again."
+            )
     config = read_json(os.path.join(run_dir, CONFIG))
     recorded = config.get("vocabulary_sha256")
     if recorded is not None and artifacts.get(VOCABULARY) != recorded:
@@ -180,6 +212,16 @@ def read_config(out: str) -> dict[str, Any] | None:
         return None
     with open(path, encoding="utf-8") as handle:
         return json.load(handle)
+
+
+def _tree_hashes(out: str, folder: str, *, hashed: bool = True) -> dict[str, str | None]:
+    """{path relative to `out`, with "/": SHA-256 (None unless `hashed`)} of every file under `out/folder`."""
+    found = {}
+    for root, _, files in os.walk(os.path.join(out, folder)):
+        for name in files:
+            path = os.path.join(root, name)
+            found[os.path.relpath(path, out).replace(os.sep, "/")] = file_sha256(path) if hashed else None
+    return dict(sorted(found.items()))
 
 
 def _is_zoo_config(path: str) -> bool:
