@@ -82,6 +82,44 @@ def test_int16_and_float32_audio_round_trip_equal_to_keras(audio_model, audio_se
         np.testing.assert_allclose(floats["probabilities"].numpy(), expected, atol=1e-5)
 
 
+def _xla_compiled_functions(export_dir, signature) -> int:
+    """How many functions of a signature's graph carry XLA's must-compile mark."""
+    graph = tf.saved_model.load(str(export_dir)).signatures[signature].graph.as_graph_def()
+    return sum(1 for f in graph.library.function if "_XlaMustCompile" in f.attr and f.attr["_XlaMustCompile"].b)
+
+
+def test_the_model_call_and_its_stft_are_xla_compiled_unless_asked_not_to(audio_model, audio_export, tmp_path):
+    from zoo.export.audio_signature import audio_window
+
+    # The waveform is fixed to the model's window before the compiled call: one compilation per batch size.
+    assert audio_window(audio_model) == TINY_AUDIO["max_samples"]
+    plain = zoo.export_model(audio_model, tmp_path / "plain", class_names=CLASSES, xla=False)
+    for signature in ("serving_default", "serving_float"):
+        assert _xla_compiled_functions(audio_export, signature) >= 1
+        assert _xla_compiled_functions(plain, signature) == 0
+    compiled, uncompiled = (tf.saved_model.load(str(p)).signatures["serving_default"] for p in (audio_export, plain))
+    image = images(2, seed=4)
+    for length in (1, 1024, 5000):
+        audio = waveforms(2, length, seed=length)
+        feeds = dict(image=tf.constant(image), audio=tf.constant(audio))
+        expected = keras_reference(audio_model, image, audio)
+        np.testing.assert_allclose(compiled(**feeds)["probabilities"].numpy(), expected, atol=1e-5)
+        np.testing.assert_allclose(uncompiled(**feeds)["probabilities"].numpy(), expected, atol=1e-5)
+
+
+def test_a_model_reading_the_raw_waveform_elsewhere_has_no_window():
+    from zoo.export.audio_signature import audio_window
+    from zoo.layers import FixedLengthWaveform
+
+    waveform = keras.Input((None,), name="audio")
+    fixed = FixedLengthWaveform(64)(waveform)
+    # The raw length matters to this model, so the signature must not pad the waveform before it.
+    loudness = keras.layers.GlobalAveragePooling1D()(keras.layers.Reshape((-1, 1))(waveform))
+    joined = keras.layers.Concatenate()([fixed, loudness])
+    assert audio_window(keras.Model(waveform, joined)) is None
+    assert audio_window(keras.Model(waveform, fixed)) == 64
+
+
 def test_batch_zero_gives_empty_outputs(audio_serving):
     out = audio_serving.signatures["serving_default"](image=tf.zeros([0, 12, 12, 1], tf.uint8), audio=tf.zeros([0, 50], tf.int16))
     assert out["probabilities"].shape == (0, 3) and out["label"].shape == (0,)

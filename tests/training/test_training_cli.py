@@ -36,6 +36,11 @@ def _mnist_dir():
         (["--data", "vqa", "--epochs", "0"], "--epochs=0: expected an integer >= 1"),
         (["--data", "vqa", "--set", "vocab_size"], "--set 'vocab_size': expected KEY=VALUE"),
         (["--data", "vqa", "--warmup-steps", "5"], "--warmup-steps=5 needs --lr-schedule='cosine'"),
+        (["--data", "vqa", "--profile", "3:1"], "--profile=(3, 1): stop 1 must be greater than start 3"),
+        (["--data", "vqa", "--profile=-2:1"], "--profile=(-2, 1): start -2 is negative"),
+        (["--data", "vqa", "--profile", "3"], "argument --profile: '3': expected START:STOP"),
+        (["--data", "vqa", "--epochs", "2", "--steps-per-epoch", "5", "--profile", "4:11"],
+         "--profile=(4, 11): stop 11 is beyond the run's 10 steps"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(tmp_path, capsys, extra, message):
@@ -44,6 +49,38 @@ def test_bad_input_exits_2_with_one_line(tmp_path, capsys, extra, message):
     assert code == 2
     assert message in error and len(error.strip().splitlines()) == 1
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    ("profile_dir", "step", "resumed", "said"),
+    [
+        ("RUN/logs/train/plugins/profile/2026_01_02_03_04_05", 8, None,
+         "Wrote a profile of steps 2 to 4 in RUN/logs/train/plugins/profile/2026_01_02_03_04_05"),
+        (None, 8, 6, "No profile written: the run had passed step 4 before this call."),
+        (None, 2, None, "No profile written: the run ended at step 2, before step 2."),
+    ],
+)
+def test_train_says_where_the_profile_went_and_how_to_view_it(profile_dir, step, resumed, said, tmp_path,
+                                                              monkeypatch, capsys):
+    import zoo
+    from zoo.training.run import TrainResult
+
+    seen = {}
+    out = str(tmp_path / "run")
+
+    def fake_train(name, **kwargs):
+        seen.update(kwargs)
+        where = profile_dir and profile_dir.replace("RUN", out)
+        return TrainResult(model=None, metrics={}, history=[], step=step, epoch=1, stopped_early=False, out=out,
+                           resumed_from_step=resumed, profile_dir=where)
+
+    monkeypatch.setattr(zoo, "train", fake_train)
+    assert main(["train", "cnn_lstm_concat", "--data", "vqa", "--out", out, "--profile", "2:4"]) == 0
+    printed = capsys.readouterr().out
+    assert seen["profile"] == (2, 4)
+    assert said.replace("RUN", out) in printed
+    if profile_dir:
+        assert f"tensorboard --logdir {os.path.join(out, 'logs')}" in printed and "Profile tab" in printed
 
 
 def test_missing_required_options_are_usage_errors(capsys):

@@ -8,6 +8,11 @@ dimensions checked before decoding), the recording by `zoo.export.read_audio`
 (mono 16-bit PCM at the export's rate, at most its length cap, checked from
 the header); a text longer than the export accepts is refused before the
 model is loaded.
+
+`--runtime` names the runtime (`auto`: the export's format's own; one that
+cannot run the format is refused, exit 2; one whose package is missing says
+what to install, exit 1), and `--timing RUNS` adds the median latency of the
+runtime's call over RUNS calls after a warm-up, for choosing between them.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import sys
 
 
 def add_parser(subparsers):
-    from zoo.export import MAX_TEXT_BYTES
+    from zoo.export import FORMAT_RUNTIMES, MAX_TEXT_BYTES, RUNTIMES
 
     parser = subparsers.add_parser(
         "predict",
@@ -39,6 +44,12 @@ def add_parser(subparsers):
     parser.add_argument("--resize", action="store_true", help="resize the image to the model's size instead of refusing")
     parser.add_argument("--beam-width", type=int, default=1, metavar="W",
                         help="captioner exports: beam search width (default 1 = greedy decoding)")
+    own = ", ".join(f"{runtime} for {fmt}" for fmt, runtime in FORMAT_RUNTIMES.items())
+    parser.add_argument("--runtime", choices=RUNTIMES, default="auto",
+                        help=f"runtime to run the export in (default auto: the format's own, {own})")
+    parser.add_argument("--timing", type=int, default=0, metavar="RUNS",
+                        help="after the answer, run the example RUNS more times (after warm-up calls) and print "
+                             "the median latency of the runtime's call in ms (default 0: no timing)")
     parser.add_argument("--json", action="store_true",
                         help="print {answer, index, probabilities by class name} as JSON (one object per head "
                              "for multi-task models)")
@@ -48,13 +59,19 @@ def add_parser(subparsers):
 def run(args) -> int:
     from zoo.cli.main import UsageError
     from zoo.export import MAX_TEXT_BYTES, image_polarity_warning, predict, read_audio, read_image
-    from zoo.export.inference import serving_inputs
+    from zoo.export.inference import WARMUP_RUNS, serving_inputs
     from zoo.export.metadata import read_metadata
+    from zoo.export.runtimes import resolve_runtime
 
     if args.top < 1:
         raise UsageError(f"--top {args.top}: expected a positive number of classes to print.")
+    if args.timing < 0:
+        raise UsageError(f"--timing {args.timing}: expected a number of runs >= 0.")
     metadata = read_metadata(args.export_dir)
+    resolve_runtime(metadata["format"], args.runtime, args.export_dir, label="--runtime ")
     if metadata.get("kind") == "captioner":
+        if args.timing:
+            raise UsageError("--timing: not available for captioner exports (it times one classification call)")
         return _caption(args, metadata)
     if metadata.get("kind") == "dual_encoder" and args.text is not None:
         raise UsageError("this dual encoder classifies the image zero-shot against the class prompts stored in "
@@ -87,7 +104,8 @@ def run(args) -> int:
         warning = image_polarity_warning(pixels)
         if warning:
             print(f"zoo predict: warning: {args.image}: {warning}", file=sys.stderr)
-    result = predict(args.export_dir, image=pixels, text=args.text, audio=samples)
+    result = predict(args.export_dir, image=pixels, text=args.text, audio=samples, runtime=args.runtime,
+                     timing_runs=args.timing)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
@@ -100,6 +118,10 @@ def run(args) -> int:
         width = max(len(name) for name, _ in top)
         for name, probability in top:
             print(f"  {name:>{width}s}  {probability:.4f}")
+    if "latency_ms" in result:
+        latency = result["latency_ms"]
+        print(f"latency: median {latency['median']:.3f} ms over {latency['runs']} runs "
+              f"({latency['runtime']}, batch 1, after {WARMUP_RUNS} warm-up calls)")
     return 0
 
 

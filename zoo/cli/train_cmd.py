@@ -6,11 +6,14 @@ checkpoint in DIR; a run stopped by SIGTERM saves first and exits with
 status 42 so a scheduler knows to restart it.
 
 Every option is checked (model name and overrides, data config, split names
-and slice syntax, numbers) before any data is opened or any folder created.
+and slice syntax, numbers) before any data is opened or any folder created;
+only `--profile`'s bound by the run's steps waits for the split's size,
+unless `--steps-per-epoch` gives it (it is still checked before training).
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import os
 import re
@@ -90,8 +93,22 @@ def add_parser(subparsers):
                      help="steps between checkpoints; 0 = epoch ends only (default %(default)s)")
     run.add_argument("--keep-checkpoints", type=int, default=d["keep_checkpoints"],
                      help="checkpoints kept (default %(default)s)")
+    run.add_argument("--profile", type=step_range, metavar="START:STOP",
+                     help="trace global steps START to STOP with TensorFlow's profiler into DIR/logs "
+                          "(view: tensorboard --logdir DIR/logs, Profile tab; default: off)")
     run.add_argument("--quiet", action="store_true", help="no progress output")
     return parser
+
+
+def step_range(text: str) -> tuple[int, int]:
+    """Parses `--profile START:STOP` into (start, stop); the range itself is checked by TrainConfig."""
+    start, sep, stop = text.partition(":")
+    try:
+        if not sep:
+            raise ValueError
+        return int(start), int(stop)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected START:STOP, two global step numbers such as 10:15") from None
 
 
 # TrainConfig's field names as the flags that set them, for its error messages.
@@ -102,6 +119,7 @@ _FLAGS = {
     "early_stopping_patience": "--early-stopping", "monitor": "--monitor", "checkpoint_every": "--checkpoint-every",
     "keep_checkpoints": "--keep-checkpoints", "seed": "--seed", "mixed_precision": "--mixed-precision",
     "jit": "--jit", "steps_per_execution": "--steps-per-execution", "deterministic": "deterministic",
+    "profile": "--profile",
 }
 
 
@@ -120,7 +138,7 @@ def options(args) -> dict:
         checkpoint_every=args.checkpoint_every, keep_checkpoints=args.keep_checkpoints, seed=args.seed,
         mixed_precision=args.mixed_precision, jit=args.jit, steps_per_execution=args.steps_per_execution,
         verbose=0 if args.quiet else 1, freeze=tuple(args.freeze), unfreeze_epoch=args.unfreeze_epoch,
-        backbone_lr_multiplier=args.backbone_lr_multiplier,
+        backbone_lr_multiplier=args.backbone_lr_multiplier, profile=args.profile,
     )
 
 
@@ -198,7 +216,26 @@ def run(args) -> int:
         shown = ", ".join(f"{k} {v:.4f}" for k, v in result.metrics.items() if isinstance(v, float))
         print(f"Trained {args.name}: {result.step} steps, {result.epoch} epoch(s); {shown}")
         print(f"Wrote {os.path.join(result.out, 'model.keras')}")
+        if args.profile is not None:
+            _report_profile(args.profile, result)
     return 0
+
+
+def _report_profile(profile: tuple[int, int], result) -> None:
+    """Says where the trace went and how to open it, or why there is none (the range was already passed)."""
+    start, stop = profile
+    if result.profile_dir is None:
+        if result.step <= start:
+            why = f"the run ended at step {result.step}, before step {start}"
+        elif result.already_complete or (result.resumed_from_step or 0) >= stop:
+            why = f"the run had passed step {stop} before this call"
+        else:
+            why = "another TensorFlow profiler was running"
+        print(f"No profile written: {why}.")
+        return
+    logs = os.path.join(result.out, "logs")
+    print(f"Wrote a profile of steps {start} to {stop} in {result.profile_dir}")
+    print(f"View it with: tensorboard --logdir {logs}  (Profile tab; needs pip install tensorboard-plugin-profile)")
 
 
 def interrupted(args) -> str | None:

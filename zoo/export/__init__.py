@@ -5,11 +5,11 @@
 >>> zoo.export_model(model, "exports/concat", vocabulary="runs/a/vocabulary.txt",
 ...                  class_names=["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"])
 
-| format | inputs | runs with |
+| format | inputs | runs with (`predict`'s `runtime`) |
 |---|---|---|
-| `tf_saved_model` | `image` uint8 pixels, `text` strings (tokenized in the graph), `audio` int16 samples (float32 in `serving_float`) | TensorFlow alone (TF Serving, `tf.saved_model.load`) |
-| `onnx` | `image` uint8 pixels, `token_ids` int32 (see TOKENIZE.md) | onnxruntime |
-| `litert` | `image` uint8 pixels, `token_ids` int32; recurrent layers unrolled | `ai_edge_litert` interpreter |
+| `tf_saved_model` | `image` uint8 pixels, `text` strings (tokenized in the graph), `audio` int16 samples (float32 in `serving_float`) | TensorFlow alone (TF Serving, `tf.saved_model.load`): `tensorflow` |
+| `onnx` | `image` uint8 pixels, `token_ids` int32 (see TOKENIZE.md) | onnxruntime: `onnxruntime` |
+| `litert` | `image` uint8 pixels, `token_ids` int32; recurrent layers unrolled | `ai_edge_litert` interpreter: `litert` |
 
 Models that read audio export as `tf_saved_model` only: ONNX and LiteRT are
 refused (see `AUDIO_FORMATS`). So do dual encoders (zero-shot classification
@@ -46,6 +46,8 @@ __all__ = [
     "read_image",
     "read_audio",
     "FORMATS",
+    "RUNTIMES",
+    "FORMAT_RUNTIMES",
     "MAX_TEXT_BYTES",
     "MAX_AUDIO_SECONDS",
     "AUDIO_FORMATS",
@@ -61,6 +63,10 @@ __all__ = [
 ]
 
 FORMATS = ("tf_saved_model", "onnx", "litert")
+# What `predict(runtime=...)` / `zoo predict --runtime` accept, and the one runtime
+# each format runs in (`zoo.export.runtimes`); `auto` is the format's own.
+RUNTIMES = ("auto", "tensorflow", "onnxruntime", "litert")
+FORMAT_RUNTIMES = {"tf_saved_model": "tensorflow", "onnx": "onnxruntime", "litert": "litert"}
 # Longest text, in bytes, a SavedModel accepts by default (checked in the graph):
 # a question is a sentence, and 4 KiB keeps a hostile request from making the
 # tokenizer split megabytes.

@@ -27,6 +27,14 @@ Documented outcomes, in addition to those of `zoo.export.signatures`:
 The sample rate cannot be checked in the graph (a tensor carries none): the
 export's `zoo_export.json` names it, and `zoo.export.predict` refuses WAV files
 of another rate.
+
+The model call, STFT front end included, is compiled with XLA as in
+`zoo.export.signatures` (checks, the int16 scaling and text tokenizing stay
+outside). XLA compiles once per input shape and recordings come in every
+length, so the signature first pads or crops each waveform to the model's
+window (`audio_window`) with the model's own ops, which makes the model's
+`FixedLengthWaveform` the identity: one compilation per batch size, the same
+values.
 """
 
 from __future__ import annotations
@@ -42,6 +50,7 @@ from zoo.export.signatures import (
     Check,
     check_image,
     check_text,
+    compiled_model_outputs,
     empty_outputs,
     guarded,
     named_outputs,
@@ -50,8 +59,9 @@ from zoo.export.signatures import (
     static_image,
 )
 from zoo.export.spec import ModelSpec
+from zoo.layers import FixedLengthWaveform
 
-__all__ = ["check_audio", "check_batches", "make_audio_serving_function"]
+__all__ = ["audio_window", "check_audio", "check_batches", "make_audio_serving_function"]
 
 
 def check_audio(audio: tf.Tensor, max_samples: int, sample_rate: int, *, floating: bool) -> list[Check]:
@@ -125,6 +135,34 @@ def check_batches(inputs: dict[str, tf.Tensor]) -> list[Check]:
     return checks
 
 
+def audio_window(model) -> int | None:
+    """The samples a model pads or crops its `audio` input to before any other layer reads it.
+
+    Args:
+        model: a functional `keras.Model` with an `audio` input.
+
+    Returns:
+        The `num_samples` of the `FixedLengthWaveform` layers that are the
+        only readers of `audio` (the zoo's audio towers start with one), or
+        None when another layer reads the raw waveform or the lengths differ.
+    """
+    audio = next(t for t in model.inputs if t.name == keys.AUDIO)
+    windows = set()
+    for layer in model.layers:
+        # Keras keeps a functional layer's calls as inbound nodes; not public API, so a model without them is "unknown".
+        for node in getattr(layer, "_inbound_nodes", None) or []:
+            if any(t is audio for t in node.input_tensors):
+                if not isinstance(layer, FixedLengthWaveform):
+                    return None
+                windows.add(layer.num_samples)
+    return windows.pop() if len(windows) == 1 else None
+
+
+def fixed_length(waveforms: tf.Tensor, window: int) -> tf.Tensor:
+    """Pads with zeros at the end or crops the end to `window` samples, as `FixedLengthWaveform` does."""
+    return tf.pad(waveforms, [[0, 0], [0, window]])[:, :window]
+
+
 def make_audio_serving_function(
     model,
     spec: ModelSpec,
@@ -134,6 +172,7 @@ def make_audio_serving_function(
     floating: bool,
     max_audio_samples: int,
     max_text_bytes: int = MAX_TEXT_BYTES,
+    xla: bool = True,
 ) -> tuple[Callable, list[tf.TensorSpec]]:
     """Builds the raw-input serving function of a model that reads audio.
 
@@ -147,6 +186,10 @@ def make_audio_serving_function(
             in [0, 1]).
         max_audio_samples: the most samples per example.
         max_text_bytes: longest text accepted, in bytes.
+        xla: compile the model call with XLA (see
+            `zoo.export.signatures.compiled_model_outputs`), once per batch
+            size; a model whose window `audio_window` cannot tell runs
+            uncompiled, since it would compile for every recording length.
 
     Returns:
         (fn, input_signature) for `ExportArchive.add_endpoint`; the inputs are
@@ -154,6 +197,8 @@ def make_audio_serving_function(
     """
     if not spec.has_audio:
         raise ValueError("make_audio_serving_function needs a model that reads audio (spec.has_audio).")
+    window = audio_window(model) if xla else None
+    model_outputs = compiled_model_outputs(model, spec) if window is not None else None
 
     def run(image=None, audio=None, text=None):
         given = {k: v for k, v in ((keys.IMAGE, image), (keys.AUDIO, audio), (keys.TEXT, text)) if v is not None}
@@ -168,7 +213,8 @@ def make_audio_serving_function(
             shape = padded_shape(audio, 2)
             # A reshape, not tf.ensure_shape, for the reason `static_image` gives.
             waveforms = tf.reshape(tf.cast(audio, tf.float32), tf.stack([shape[0], shape[1]]))
-            feeds = {keys.AUDIO: waveforms if floating else waveforms / INT16_SCALE}
+            waveforms = waveforms if floating else waveforms / INT16_SCALE
+            feeds = {keys.AUDIO: waveforms if window is None else fixed_length(waveforms, window)}
             if image is not None:
                 feeds[keys.IMAGE] = scale_image(static_image(image, spec.image_shape))
             if text is not None:
@@ -176,7 +222,7 @@ def make_audio_serving_function(
             # oneDNN's convolution rejects an empty batch on some CPUs (see signatures).
             return tf.cond(
                 shape[0] > 0,
-                lambda: named_outputs(model, spec, feeds, class_names),
+                lambda: named_outputs(model, spec, feeds, class_names, model_outputs),
                 lambda: empty_outputs(spec, class_names),
             )
 

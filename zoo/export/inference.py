@@ -4,7 +4,8 @@
 text, checks them against the export's metadata before anything runs (so a
 too-long text is one clear error, not an in-graph assertion), verifies the
 export's vocabulary against the hash recorded at export time, runs the export
-in its own runtime and returns a flat answer:
+in its runtime (`zoo.export.runtimes`; the format's own unless `runtime=` names
+it) and returns a flat answer:
 
 >>> predict("exports/concat", image="digit.png", text="is it even?")
 {'answer': 'yes', 'index': 1, 'probabilities': {'yes': 0.93, 'no': 0.06, ...}}
@@ -15,12 +16,18 @@ file cannot expand into a huge allocation. Audio comes as a WAV file (mono
 16-bit PCM at the export's rate, read by the FSDD reader, which checks the
 header before reading the samples) or as an int16 or float array; int16 runs
 through `serving_default`, float through `serving_float`.
+
+`predict(..., timing_runs=N)` also measures the runtime: after the answer's
+call and more warm-up calls it runs the same prepared example N times and
+adds the median latency.
 """
 
 from __future__ import annotations
 
 import os
+import statistics
 import struct
+import time
 
 import numpy as np
 
@@ -43,6 +50,9 @@ __all__ = [
 # hostile file from being read whole into memory.
 MAX_IMAGE_FILE_BYTES = 16 * 1024 * 1024
 MAX_IMAGE_PIXELS = 4096 * 4096
+# Untimed calls before `timing_runs`, the answer's call first: XLA compiles and
+# ONNX Runtime allocates its buffers on the first call, caches warm up after it.
+WARMUP_RUNS = 3
 # MNIST digits are light strokes on a black ground (mean brightness about 33
 # of 255); a mean above the middle means mostly light ground.
 POLARITY_THRESHOLD = 128
@@ -59,6 +69,8 @@ def predict(
     text: str | bytes | None = None,
     audio=None,
     resize: bool = False,
+    runtime: str = "auto",
+    timing_runs: int = 0,
 ) -> dict:
     """Runs one example through an export of any format and names the answer.
 
@@ -72,12 +84,20 @@ def predict(
             models reading audio (SavedModel exports).
         resize: scale an image file of another size to the model's size
             instead of refusing it.
+        runtime: `auto` (the export's format's own), `tensorflow`,
+            `onnxruntime` or `litert` (`zoo.export.RUNTIMES`).
+        timing_runs: when positive, run the prepared example this many more
+            times after `WARMUP_RUNS` untimed calls (the answer's the first)
+            and report the median latency of the runtime's call (for ONNX and
+            LiteRT the text is tokenized once, beforehand, as their clients do;
+            the SavedModel tokenizes in its graph, inside the timed call).
 
     Returns:
         `{"answer": class name (the index as a string when the export has no
         class names), "index": int, "probabilities": {class name: float}}`,
         probabilities most probable first. A multi-head export adds
-        `"heads": {head: {...the same three keys...}}` for every head.
+        `"heads": {head: {...the same three keys...}}` for every head. With
+        `timing_runs`, `"latency_ms": {"median": float, "runs": int, "runtime": str}`.
 
     Raises:
         FileNotFoundError: `export_dir` is not a zoo export, or the image file
@@ -92,9 +112,12 @@ def predict(
             checked before the export runs.
         VocabularyError, VocabularyMismatchError: (ValueErrors) the export's
             vocabulary is malformed or differs from the recorded hash.
-        ImportError: the runtime for the export's format is not installed.
+        ValueError: a runtime that cannot run the export's format (both
+            named), or a negative `timing_runs`.
+        ImportError: the runtime's package is not installed (named).
     """
     from zoo.export.metadata import read_metadata
+    from zoo.export.runtimes import resolve_runtime
 
     export_dir = os.fspath(export_dir)
     metadata = read_metadata(export_dir)
@@ -103,6 +126,10 @@ def predict(
             f"{export_dir!r} holds a captioner, which writes text rather than choosing a class: caption an image "
             "with zoo.export.captioner.caption(export_dir, image) or `zoo predict EXPORT_DIR --image FILE`."
         )
+    # Before any input is read: a wrong runtime or count is the one error.
+    resolve_runtime(metadata["format"], runtime, export_dir)
+    if isinstance(timing_runs, bool) or not isinstance(timing_runs, int) or timing_runs < 0:
+        raise ValueError(f"timing_runs={timing_runs!r}: expected a number of runs >= 0.")
     shape = metadata.get("image_shape")
     needs_image, needs_text, needs_audio = serving_inputs(metadata)
     for needed, given, what in (
@@ -127,8 +154,26 @@ def predict(
     if needs_audio:
         rate, cap = metadata["audio_sample_rate"], metadata["max_audio_samples"]
         samples = read_audio(audio, rate, cap) if isinstance(audio, str | os.PathLike) else _audio_array(audio, cap)
-    outputs = run_export(export_dir, metadata, image=pixels, text=encoded, audio=samples)
-    return _answer(metadata, outputs)
+    from zoo.export.runtimes import ExportRunner
+
+    runner = ExportRunner(export_dir, metadata, runtime)
+    feeds = runner.feeds(image=pixels, text=encoded, audio=samples)
+    answer = _answer(metadata, runner.run(feeds))
+    if timing_runs:
+        answer["latency_ms"] = _latency(runner, feeds, timing_runs)
+    return answer
+
+
+def _latency(runner, feeds: dict, runs: int) -> dict:
+    """The median milliseconds of the runtime's call on prepared feeds, after the warm-up calls."""
+    for _ in range(WARMUP_RUNS - 1):  # the answer's call was the first
+        runner.run(feeds)
+    seconds = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        runner.run(feeds)
+        seconds.append(time.perf_counter() - start)
+    return {"median": 1000.0 * statistics.median(seconds), "runs": runs, "runtime": runner.runtime}
 
 
 def serving_inputs(metadata: dict) -> tuple[bool, bool, bool]:
@@ -142,7 +187,13 @@ def serving_inputs(metadata: dict) -> tuple[bool, bool, bool]:
 
 
 def run_export(
-    export_dir: str, metadata: dict, *, image: np.ndarray | None, text: bytes | None, audio: np.ndarray | None = None
+    export_dir: str,
+    metadata: dict,
+    *,
+    image: np.ndarray | None,
+    text: bytes | None,
+    audio: np.ndarray | None = None,
+    runtime: str = "auto",
 ) -> dict[str, np.ndarray]:
     """Runs checked inputs through an export and returns its raw outputs (batch of 1) by name.
 
@@ -152,61 +203,20 @@ def run_export(
 
     The export's vocabulary is verified first (`check_export_vocabulary`).
 
+    Args:
+        export_dir, metadata: the export and its `zoo_export.json`.
+        image, text, audio: checked inputs (see `predict`), or None.
+        runtime: see `zoo.export.runtimes.resolve_runtime`.
+
     Raises:
-        ImportError: if the runtime for the export's format is missing.
-        ValueError: for an unknown format in the metadata.
+        ImportError: if the runtime's package is missing.
+        ValueError: for an unknown format in the metadata, or a runtime that
+            cannot run it.
     """
-    from zoo.export.metadata import check_export_vocabulary
+    from zoo.export.runtimes import ExportRunner
 
-    export_format = metadata["format"]
-    if export_format == "tf_saved_model":
-        import tensorflow as tf
-
-        if metadata.get("text_preset"):
-            # A KerasHub tokenizer's WordPiece ops live in tensorflow_text; loading needs them registered.
-            import tensorflow_text  # noqa: F401
-
-        loaded = tf.saved_model.load(export_dir)
-        check_export_vocabulary(export_dir, loaded=loaded)
-        floating = audio is not None and audio.dtype == np.float32
-        feeds = {}
-        if image is not None:
-            feeds["image"] = tf.constant(image.astype(np.float32) / np.float32(255.0)) if floating else tf.constant(image, tf.uint8)
-        if text is not None:
-            feeds["text"] = tf.constant([text])
-        if audio is not None:
-            feeds["audio"] = tf.constant(audio)
-        signature = loaded.signatures["serving_float" if floating else "serving_default"]
-        return {k: v.numpy() for k, v in signature(**feeds).items()}
-    if export_format not in ("onnx", "litert"):
-        raise ValueError(f"Unknown export format {export_format!r} in {export_dir!r}.")
-    if audio is not None:
-        raise ValueError(f"{export_dir!r} is a {export_format} export; audio is served by tf_saved_model exports only.")
-    feeds = {}
-    if image is not None:
-        feeds["image"] = image.astype(np.uint8)
-    if text is not None:
-        import tensorflow as tf
-
-        from zoo.data.text import Tokenizer
-
-        tokens = check_export_vocabulary(export_dir)
-        feeds["token_ids"] = Tokenizer(tokens, metadata["max_length"])(tf.constant([text])).numpy()
-    model_path = os.path.join(export_dir, metadata["model_file"])
-    if export_format == "onnx":
-        try:
-            import onnxruntime
-        except ImportError as error:
-            raise ImportError("running an ONNX export needs onnxruntime: pip install onnxruntime") from error
-        session = onnxruntime.InferenceSession(model_path, providers=["CPUExecutionProvider"])
-        names = [o.name for o in session.get_outputs()]
-        return dict(zip(names, session.run(names, feeds), strict=True))
-    try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError as error:
-        raise ImportError("running a LiteRT export needs ai-edge-litert: pip install ai-edge-litert") from error
-    runner = Interpreter(model_path=model_path).get_signature_runner("serving_default")
-    return {k: np.asarray(v) for k, v in runner(**feeds).items()}
+    runner = ExportRunner(export_dir, metadata, runtime)
+    return runner.run(runner.feeds(image=image, text=text, audio=audio))
 
 
 def image_polarity_warning(image) -> str | None:

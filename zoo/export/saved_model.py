@@ -87,7 +87,9 @@ def export_saved_model(
         # Its lookup table is a resource the endpoints use; tracking it saves it.
         archive.track(tokenizer)
     if spec.has_audio:
-        signatures = _add_audio_endpoints(archive, model, spec, tokenizer, class_names, max_text_bytes, max_audio_samples)
+        signatures = _add_audio_endpoints(
+            archive, model, spec, tokenizer, class_names, max_text_bytes, max_audio_samples, xla
+        )
     else:
         serve, signature = make_serving_function(
             model, spec, tokenizer, class_names, image_dtype=tf.uint8, max_text_bytes=max_text_bytes, xla=xla
@@ -129,7 +131,7 @@ def export_saved_model(
     return os.path.abspath(os.fspath(path))
 
 
-def _add_audio_endpoints(archive, model, spec, tokenizer, class_names, max_text_bytes, max_audio_samples) -> list[str]:
+def _add_audio_endpoints(archive, model, spec, tokenizer, class_names, max_text_bytes, max_audio_samples, xla) -> list[str]:
     from zoo.export.audio_signature import make_audio_serving_function
 
     if max_audio_samples is None:
@@ -137,7 +139,7 @@ def _add_audio_endpoints(archive, model, spec, tokenizer, class_names, max_text_
     for name, floating in (("serving_default", False), ("serving_float", True)):
         serve, signature = make_audio_serving_function(
             model, spec, tokenizer, class_names, floating=floating,
-            max_audio_samples=max_audio_samples, max_text_bytes=max_text_bytes,
+            max_audio_samples=max_audio_samples, max_text_bytes=max_text_bytes, xla=xla,
         )
         archive.add_endpoint(name, serve, input_signature=signature)
     return ["serving_default", "serving_float"]

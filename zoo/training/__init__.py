@@ -3,6 +3,7 @@
 Modules: `run` (the `train` entry point), `steps` (build, compile, the
 distributed step), `inputs` (data configs and datasets), `state` (counters,
 resume, early stopping, stop signals), `display` (progress bar, TensorBoard),
+`profiling` (a profile of a range of steps),
 `runfiles` (write order, `verify_run`), `runlock` (one writer per run folder),
 `overrides` (`data_overrides`), `checkpoints`, `strategy`, `config`.
 

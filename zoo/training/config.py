@@ -6,6 +6,8 @@ import dataclasses
 import math
 from typing import Any
 
+from zoo.training.profiling import check_profile
+
 __all__ = ["TrainConfig", "KINDS", "OPTIMIZERS", "LR_SCHEDULES", "make_learning_rate", "make_optimizer"]
 
 # tf.distribute strategies `zoo.training.strategy.resolve_strategy` makes; this
@@ -59,6 +61,9 @@ class TrainConfig:
             None keeps them frozen for the whole run.
         backbone_lr_multiplier: learning-rate factor for the towers once
             unfrozen (the standard transfer-learning recipe uses 0.1 or less).
+        profile: `(start, stop)` global steps to trace with TensorFlow's
+            profiler into `OUT/logs/train` (see `zoo.training.profiling`);
+            None = no profile. Checked against the run's planned steps.
     """
 
     epochs: int = 1
@@ -85,6 +90,7 @@ class TrainConfig:
     freeze: tuple[str, ...] = ()
     unfreeze_epoch: int | None = None
     backbone_lr_multiplier: float = 1.0
+    profile: tuple[int, int] | None = None
 
     def __post_init__(self):
         _int("epochs", self.epochs, minimum=1)
@@ -119,6 +125,9 @@ class TrainConfig:
         _int("steps_per_execution", self.steps_per_execution, minimum=1)
         _choice("verbose", self.verbose, (0, 1))
         self._check_fine_tuning()
+        planned = self.epochs * self.steps_per_epoch if self.steps_per_epoch is not None else None
+        # A tuple, as for `freeze`: config.json's list reads back equal.
+        object.__setattr__(self, "profile", check_profile(self.profile, planned))
         if self.jit and self.op_determinism:
             reason = f"seed={self.seed!r} was given" if self.deterministic is None else "deterministic=True"
             raise ValueError(

@@ -16,7 +16,7 @@ def run_epochs(run, train_exec, val_exec, val_dist, manager, progress, writers, 
     """Trains from `progress` to the last epoch (or an early stop); returns this call's per-epoch metrics.
 
     Args:
-        run: the `zoo.training.run._Run` (config, model, steps per epoch, cluster, timing).
+        run: the `zoo.training.run._Run` (config, model, steps per epoch, cluster, timing, profiler).
         train_exec, val_exec: from `zoo.training.steps`; val_exec may be None.
         val_dist: the distributed validation dataset, or None.
         manager: the `tf.train.CheckpointManager`.
@@ -60,18 +60,22 @@ def _epoch_steps(run, train_exec, manager, progress, display, stop_check, step, 
     epoch_start = epoch * spe
     read_every = max(20, config.steps_per_execution)
     # Throughput counts from the end of each epoch's first call, so
-    # tracing and epoch-end work stay out of it.
+    # tracing and epoch-end work stay out of it; so do profiled calls,
+    # which the profiler slows down.
     mark = None
     while step < epoch_start + spe:
         count = min(config.steps_per_execution, epoch_start + spe - step)
+        profiled = run.profiler.begin(step, count)
         ids = train_exec(count)
         now = time.perf_counter()
-        if mark is not None:
+        if mark is not None and not profiled:
             run.timed_seconds += now - mark
             run.timed_steps += count
             run.step_times.append((now - mark) / count)
-        mark = now
         previous, step = step, step + count
+        if run.profiler.end(step):
+            now = time.perf_counter()  # writing the trace is no step's time
+        mark = now
         if run.on_batch_ids is not None:
             run.on_batch_ids(step, ids.numpy())
         stop_check(step, epoch)

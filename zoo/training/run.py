@@ -51,6 +51,7 @@ from zoo.training.config import TrainConfig
 from zoo.training.display import summary_writers
 from zoo.training.epochs import run_epochs
 from zoo.training.inputs import check_data_request, data_config, train_dataset, validation_dataset
+from zoo.training.profiling import StepProfiler, check_profile, profile_logdir
 from zoo.training.state import (
     Preempted,
     Progress,
@@ -106,6 +107,9 @@ class TrainResult:
         notice: the one line saying so ("resuming from step N of M",
             "already complete (N steps); nothing to do"), or None; also
             logged on the `zoo.training` logger.
+        profile_dir: the folder of the trace `profile=(start, stop)` wrote
+            (under `out/logs/train/plugins/profile/`), or None when this
+            call traced nothing (no profile asked, or the range was passed).
     """
 
     model: Any
@@ -120,6 +124,7 @@ class TrainResult:
     resumed_from_step: int | None = None
     already_complete: bool = False
     notice: str | None = None
+    profile_dir: str | None = None
 
 
 DatasetFn = Callable[[tf.distribute.InputContext], tf.data.Dataset]
@@ -160,8 +165,9 @@ def train(
         out: the run directory: new, empty, or a previous run of the zoo. It
             receives `vocabulary.txt` (when a vocabulary is known),
             `model.keras`, `config.json`, `metrics.json` (written last, the
-            completion marker), `checkpoints/`, `logs/` (TensorBoard) and
-            `.lock` (see `zoo.training.runfiles`).
+            completion marker), `checkpoints/`, `logs/` (TensorBoard, and the
+            trace of `profile=(start, stop)`) and `.lock` (see
+            `zoo.training.runfiles`).
         data: a dataset config of `zoo.data.pipeline` (`"vqa"`, `"caption"`,
             `"digits"`); builds the datasets and vocabulary from it.
         dataset_fn: instead of `data`, `fn(input_context) -> tf.data.Dataset`
@@ -283,6 +289,7 @@ class _Run:
         config = self.config
         train_ds, self.steps_per_epoch = train_dataset(self, dataset_fn)
         self.total_steps = config.epochs * self.steps_per_epoch
+        check_profile(config.profile, self.total_steps)
         model, hyperparameters, self.fine_tune = build_model(
             model_spec, overrides, train_ds.element_spec, self.total_steps,
             config=config, strategy=self.strategy, kind=self.kind,
@@ -388,10 +395,13 @@ class _Run:
         train_exec = self.make_train_exec(iterator)
         val_exec = make_validation_function(self.strategy, self.model) if val_dist is not None else None
         writers = summary_writers(self.out, self.cluster.is_chief)
+        self.profiler = StepProfiler(self.config.profile, profile_logdir(self.out), enabled=self.cluster.is_chief)
         try:
             with stop_signals(self, manager, progress) as stop_check:
                 return run_epochs(self, train_exec, val_exec, val_dist, manager, progress, writers, stop_check)
         finally:
+            # A run stopped inside the range still writes what was traced.
+            self.profiler.close()
             # Closing (not just flushing) releases the event files, so the folder can be moved or unmounted.
             for writer in writers.values():
                 writer.close()
@@ -416,7 +426,7 @@ class _Run:
             model=self.model, metrics=final, history=history, step=int(progress.step), epoch=int(progress.epoch),
             stopped_early=bool(progress.stopped), out=self.out, examples_per_second=examples_per_second,
             step_times=self.step_times, resumed_from_step=ckpt_lib.checkpoint_step(restore_path) if restore_path else None,
-            notice=notice,
+            notice=notice, profile_dir=self.profiler.trace_dir,
         )
 
     def _final_metrics_from(self) -> dict[str, float]:
