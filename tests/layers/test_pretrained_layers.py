@@ -34,6 +34,8 @@ def test_sequence_mask_contract():
         ("tf", [0.0, 0.0, 0.0]),
         ("torch", [(0.5 - 0.485) / 0.229, (0.5 - 0.456) / 0.224, (0.5 - 0.406) / 0.225]),
         ("pixels", [127.5, 127.5, 127.5]),
+        # clip: OpenAI CLIP's mean and std on 0..1.
+        ("clip", [(0.5 - 0.48145466) / 0.26862954, (0.5 - 0.4578275) / 0.26130258, (0.5 - 0.40821073) / 0.27577711]),
     ],
 )
 def test_image_adapter_matches_each_backbones_preprocessing(mode, expected):
