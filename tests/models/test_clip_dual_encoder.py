@@ -30,6 +30,8 @@ def test_default_is_a_small_clip_built_offline():
     assert type(model.get_layer("text_backbone")).__name__ == "CLIPTextEncoder"
     assert sorted(t.name for t in model.inputs) == ["image", "token_ids"]
     assert model.output.shape == (None, 2 * 64 + 2)
+    # Each patch has its own position (KerasHub leaves a fresh encoder's position ids at zero).
+    np.testing.assert_array_equal(model.get_layer("image_backbone").embedding.position_ids, [np.arange(50)])
     card = zoo.describe("clip_dual_encoder")
     assert card["parameters"] == model.count_params()
     # 49 patches of 4x4x3 pixels plus a class token, two blocks of 64; 32 words, two blocks of 64; two projections.

@@ -74,7 +74,14 @@ WEIGHTS: dict[str, str] = {
 def _vision_encoder(hub, config: Mapping[str, Any]):
     side = config["image_size"]
     arguments = {k: v for k, v in config.items() if k != "image_size"}
-    return hub.models.CLIPVisionEncoder(**arguments, image_shape=(side, side, 3), name=IMAGE_NAME)
+    encoder = hub.models.CLIPVisionEncoder(**arguments, image_shape=(side, side, 3), name=IMAGE_NAME)
+    # KerasHub (0.32) creates the patch positions' ids as zeros and only its checkpoint converters
+    # set them to 0..N, so a fresh encoder would give every patch the same position embedding and
+    # see the image as a bag of patches. A preset's ids load with its weights, as it was trained.
+    embedding = encoder.embedding
+    positions = keras.ops.arange(embedding.num_positions, dtype=embedding.position_ids.dtype)
+    embedding.position_ids.assign(keras.ops.expand_dims(positions, 0))
+    return encoder
 
 
 def _text_encoder(hub, config: Mapping[str, Any], vocab_size: int):
