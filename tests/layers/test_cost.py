@@ -113,3 +113,19 @@ def test_a_kerashub_backbone_is_counted_at_the_length_it_is_called_with():
     inputs = {name: keras.Input((32,), dtype="int32", name=name) for name in shapes}
     wrapped = keras.Model(inputs, backbone(inputs)["pooled_output"])
     assert count_macs(wrapped) == 2 * per_layer + 128 * 128
+
+
+def test_kerashub_clip_encoders_are_counted_by_hand():
+    """CLIP's vision encoder: the patch convolution (4 patches of 4x4x3 pixels to 16 channels), then one block
+    over 5 tokens (the patches and the class token); its text encoder one block over the 6 tokens it is called with."""
+    keras_hub = pytest.importorskip("keras_hub")
+    vision = keras_hub.models.CLIPVisionEncoder(patch_size=4, hidden_dim=16, num_layers=1, num_heads=2,
+                                                intermediate_dim=32, image_shape=(8, 8, 3))
+    text = keras_hub.models.CLIPTextEncoder(vocabulary_size=20, embedding_dim=16, hidden_dim=16, num_layers=1,
+                                            num_heads=2, intermediate_dim=32, max_sequence_length=10)
+
+    def block(length):
+        return 4 * length * 16 * 16 + 2 * length * length * 16 + 2 * length * 16 * 32
+
+    assert count_macs(vision) == 4 * (4 * 4 * 3) * 16 + block(5)
+    assert count_macs(text, {"token_ids": (None, 6)}) == block(6)

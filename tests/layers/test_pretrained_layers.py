@@ -1,9 +1,14 @@
-"""The layers that adapt pretrained backbones: image adapter and padding-masked sequence."""
+"""The layers that adapt pretrained backbones: image adapter, padding-masked sequence, last-token pooling."""
 
 import numpy as np
 import pytest
 
-from zoo.layers import BackboneImageAdapter, MaskedGlobalAveragePooling1D, PaddingMaskedSequence
+from zoo.layers import (
+    BackboneImageAdapter,
+    LastTokenPooling,
+    MaskedGlobalAveragePooling1D,
+    PaddingMaskedSequence,
+)
 from zoo.testing import run_layer_test
 
 rng = np.random.default_rng(0)
@@ -26,6 +31,21 @@ def test_sequence_mask_contract():
                    check_mixed_precision=False)
 
 
+def test_last_token_pooling_contract():
+    run_layer_test(LastTokenPooling, {}, [SEQ, MASK * 7], expected_output_shape=(2, 4),
+                   input_dtypes=["float32", "int32"], expected_num_trainable_weights=0, check_training=False)
+
+
+def test_last_token_pooling_picks_the_last_real_token():
+    ids = np.array([[9, 3, 5, 0, 0], [4, 4, 4, 4, 4], [0, 0, 0, 0, 0]], "int32")
+    sequence = rng.normal(size=(3, 5, 4)).astype("float32")
+    out = np.asarray(LastTokenPooling()([sequence, ids]))
+    # CLIP's rule (the largest id: its end-of-text token) would pick position 0 of the first text.
+    np.testing.assert_array_equal(out, sequence[[0, 1, 2], [2, 4, 0]])
+    with pytest.raises(ValueError, match=r"\[sequence \[B, T, D\], token_ids \[B, T\]\]"):
+        LastTokenPooling()([sequence, ids[:, :, None]])
+
+
 @pytest.mark.parametrize(
     "mode, expected",
     [
@@ -34,6 +54,8 @@ def test_sequence_mask_contract():
         ("tf", [0.0, 0.0, 0.0]),
         ("torch", [(0.5 - 0.485) / 0.229, (0.5 - 0.456) / 0.224, (0.5 - 0.406) / 0.225]),
         ("pixels", [127.5, 127.5, 127.5]),
+        # clip: OpenAI CLIP's mean and std on 0..1.
+        ("clip", [(0.5 - 0.48145466) / 0.26862954, (0.5 - 0.4578275) / 0.26130258, (0.5 - 0.40821073) / 0.27577711]),
     ],
 )
 def test_image_adapter_matches_each_backbones_preprocessing(mode, expected):

@@ -6,6 +6,7 @@ from zoo.layers.decibels import PowerToDecibels
 from zoo.layers.film import FiLM
 from zoo.layers.gated import GatedFusion
 from zoo.layers.image_adapter import BackboneImageAdapter
+from zoo.layers.last_token import LastTokenPooling
 from zoo.layers.late_fusion import LateFusion
 from zoo.layers.masked_pooling import MaskedGlobalAveragePooling1D
 from zoo.layers.position_encoding import SinusoidalPositionEncoding
@@ -22,6 +23,7 @@ __all__ = [
     "FiLM",
     "FixedLengthWaveform",
     "GatedFusion",
+    "LastTokenPooling",
     "LateFusion",
     "MaskedGlobalAveragePooling1D",
     "PaddingMaskedSequence",

@@ -10,7 +10,8 @@ each layer call by, in this order:
    `keras.applications` CNNs), whose graph is walked again with the shapes of
    the call, since a backbone built for any sequence length records unknown
    lengths in its own graph; and, by class path (so this module never imports
-   KerasHub), the KerasHub layers of its text backbones (`HUB_FORMULAS`);
+   KerasHub), the KerasHub layers of its text backbones and CLIP encoders
+   (`HUB_FORMULAS`);
 3. zero for the Keras layers in `ZERO_COST_LAYERS`: data movement, lookups,
    pooling, dropout, activations, normalisation, element-wise merges and
    preprocessing, a small fraction by convention not counted.
@@ -85,6 +86,13 @@ def _hub_transformer_encoder(layer, input_shape) -> int:
     return attention + 2 * dense_macs(length, width, layer.intermediate_dim)
 
 
+def _hub_clip_vision_embedding(layer, input_shape) -> int:
+    """KerasHub CLIPVisionEmbedding: the patch convolution (kernel = stride = patch size, no bias)."""
+    channels = input_shape[-1] if layer.data_format == "channels_last" else input_shape[1]
+    patches = (layer.image_size // layer.patch_size) ** 2
+    return dense_macs(patches, layer.patch_size * layer.patch_size * channels, layer.hidden_dim)
+
+
 def _zero(layer, input_shape) -> int:
     return 0
 
@@ -93,6 +101,9 @@ def _zero(layer, input_shape) -> int:
 # the convention above; a transformer block has a formula.
 HUB_FORMULAS = {
     "keras_hub.src.layers.modeling.transformer_encoder.TransformerEncoder": _hub_transformer_encoder,
+    # CLIP's encoder block has the same attention and feed-forward shapes (its own attributes).
+    "keras_hub.src.models.clip.clip_layers.CLIPEncoderLayer": _hub_transformer_encoder,
+    "keras_hub.src.models.clip.clip_layers.CLIPVisionEmbedding": _hub_clip_vision_embedding,
     "keras_hub.src.layers.modeling.position_embedding.PositionEmbedding": _zero,
     "keras_hub.src.layers.modeling.token_and_position_embedding.TokenAndPositionEmbedding": _zero,
     "keras_hub.src.layers.modeling.reversible_embedding.ReversibleEmbedding": _zero,

@@ -8,8 +8,11 @@ from keras import ops
 _CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 _TORCH_MEAN = (0.485, 0.456, 0.406)
 _TORCH_STD = (0.229, 0.224, 0.225)
+# OpenAI CLIP's own image statistics (its `clip.py` preprocessing), which KerasHub's CLIP presets keep.
+_CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+_CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
-MODES = ("caffe", "tf", "torch", "pixels", "unit")
+MODES = ("caffe", "tf", "torch", "pixels", "unit", "clip")
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -29,7 +32,8 @@ class BackboneImageAdapter(keras.layers.Layer):
             subtracted on 0-255), `"tf"` (MobileNetV2, ResNetV2: -1..1),
             `"torch"` (DenseNet, KerasHub ImageNet presets: ImageNet mean and
             std on 0..1), `"pixels"` (0-255, for models that rescale
-            themselves such as EfficientNet) or `"unit"` (unchanged 0..1).
+            themselves such as EfficientNet), `"clip"` (CLIP's mean and std
+            on 0..1) or `"unit"` (unchanged 0..1).
 
     Example:
 
@@ -71,9 +75,10 @@ class BackboneImageAdapter(keras.layers.Layer):
             return x * 255.0
         if self.mode == "tf":
             return x * 2.0 - 1.0
-        if self.mode == "torch":
-            mean = ops.convert_to_tensor(_TORCH_MEAN[: self.channels], self.compute_dtype)
-            std = ops.convert_to_tensor(_TORCH_STD[: self.channels], self.compute_dtype)
+        if self.mode in ("torch", "clip"):
+            mean, std = (_TORCH_MEAN, _TORCH_STD) if self.mode == "torch" else (_CLIP_MEAN, _CLIP_STD)
+            mean = ops.convert_to_tensor(mean[: self.channels], self.compute_dtype)
+            std = ops.convert_to_tensor(std[: self.channels], self.compute_dtype)
             return (x - mean) / std
         # caffe: the backbone was trained on BGR 0-255 images minus the ImageNet mean.
         if self.channels == 3:

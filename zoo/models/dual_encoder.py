@@ -7,7 +7,8 @@ normalises both and holds the learnable temperature, and `ContrastiveLoss`
 together across the batch. `zoo.train` compiles and trains them like the
 classifiers, gathering the global batch across replicas for the loss; the
 embeddings serve zero-shot classification and retrieval
-(`zoo.models.embed_images`, `embed_texts`).
+(`zoo.models.embed_images`, `embed_texts`). `clip_dual_encoder` puts the same
+head on KerasHub's CLIP encoders (`zoo.towers.clip`).
 
 >>> import zoo
 >>> model = zoo.build("cnn_lstm_dual_encoder", projection_dim=32)
@@ -15,6 +16,7 @@ embeddings serve zero-shot classification and retrieval
 (None, 66)
 """
 
+import os
 from typing import Literal
 
 import keras
@@ -25,7 +27,8 @@ from zoo.layers.contrastive import MAX_LOGIT_SCALE
 from zoo.models import common
 from zoo.models.common import CNN_TOWER, IMAGE_INPUT, RNN_TOWER, TEXT_INPUT, H, declare
 from zoo.models.unimodal import TRANSFORMER_TOWER
-from zoo.registry import register_model
+from zoo.registry import register_model, require
+from zoo.towers import clip as clip_towers
 from zoo.towers import image as image_towers
 from zoo.towers import text as text_towers
 
@@ -57,8 +60,8 @@ def _image_tower(hp):
     return images, keras.layers.Dense(hp["projection_dim"], name="image_projection")(features)
 
 
-def _contrastive_model(images, token_ids, image_projection, text_features, hp, name):
-    text_projection = keras.layers.Dense(hp["projection_dim"], name="text_projection")(text_features)
+def _contrastive_model(images, token_ids, image_projection, text_features, hp, name, *, use_bias=True):
+    text_projection = keras.layers.Dense(hp["projection_dim"], use_bias=use_bias, name="text_projection")(text_features)
     packed = ContrastiveHead(
         loss=hp["loss"], positives=hp["positives"], max_logit_scale=hp["max_logit_scale"], name="head_embeddings"
     )([image_projection, text_projection])
@@ -114,4 +117,79 @@ def cnn_transformer_dual_encoder(**hp):
     return _contrastive_model(images, token_ids, image_projection, features, hp, "cnn_transformer_dual_encoder")
 
 
-__all__ = ["cnn_lstm_dual_encoder", "cnn_transformer_dual_encoder"]
+def _preset_source(pretrained):
+    """What the CLIP encoders load: True (the published preset), a local preset directory, or False."""
+    return pretrained if pretrained is True or (isinstance(pretrained, str) and os.path.isdir(pretrained)) else False
+
+
+def _check_clip(hp):
+    _check(hp)
+    require(hp["preset"] in clip_towers.PRESETS, "preset", hp["preset"], f"one of {list(clip_towers.PRESETS)}")
+    pretrained = hp["pretrained"]
+    weights_file = isinstance(pretrained, str) and pretrained.endswith(".weights.h5") and os.path.isfile(pretrained)
+    require(isinstance(pretrained, bool) or os.path.isdir(pretrained) or weights_file, "pretrained", pretrained,
+            "True, False, a local CLIP preset directory or an existing .weights.h5 file of the whole model")
+    from_preset = bool(_preset_source(pretrained))
+    for part, architecture in (("image", clip_towers.VISION_ARCHITECTURE), ("text", clip_towers.TEXT_ARCHITECTURE)):
+        config = hp[f"{part}_config"]
+        key = f"{part}_config"
+        # A preset brings its own architecture; a config would be silently ignored.
+        require(not (from_preset and config), key, config,
+                f"{{}} when the encoders load a preset ({pretrained!r}): a config is for random initialisation")
+        require(set(config) <= set(architecture), key, config, f"keys among {sorted(architecture)}")
+        merged = {**architecture, **config}
+        require(all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in merged.values()), key, config,
+                "positive integers")
+        require(merged["hidden_dim"] % merged["num_heads"] == 0, key, config,
+                f"a hidden_dim divisible by num_heads={merged['num_heads']}")
+        if part == "image":
+            require(merged["patch_size"] <= merged["image_size"], key, config,
+                    f"a patch_size of at most image_size={merged['image_size']}")
+        elif not from_preset:
+            require(hp["max_length"] <= merged["max_sequence_length"], "max_length", hp["max_length"],
+                    f"at most the text encoder's max_sequence_length={merged['max_sequence_length']}")
+
+
+@register_model(
+    "clip_dual_encoder",
+    origin="CLIP (Radford et al., 2021) on KerasHub's CLIPVisionEncoder (a ViT) and CLIPTextEncoder (a causal "
+    "Transformer), at a CPU-sized configuration; the zoo's word ids, projections and contrastive head.",
+    modalities=("image", "text"),
+    fusion="contrastive",
+    check=_check_clip,
+    weights=clip_towers.WEIGHTS,
+)
+@declare(*IMAGE_INPUT, *TEXT_INPUT, H("image_config", dict, {}), H("text_config", dict, {}), *CONTRASTIVE,
+         H("pretrained", bool | str, False), H("preset", str, clip_towers.DEFAULT_PRESET))
+def clip_dual_encoder(**hp):
+    """KerasHub's CLIP encoders projected into one normalised space; output [B, 2·projection_dim + 2].
+
+    By default a small CLIP, randomly initialised: a ViT over 4x4 patches of
+    the digit (repeated to RGB and normalised with CLIP's statistics) and a
+    causal text Transformer over the zoo's word ids, both 64 wide with 2
+    layers (`image_config` / `text_config` change them; see
+    `zoo.towers.clip`). The image is pooled at its class token, the text at
+    its last real word (CLIP's end-of-text position), each projected without
+    bias as in CLIP. `pretrained=True` loads the vision encoder and the text
+    Transformer of the KerasHub preset `preset` (not its word embeddings: the
+    zoo's vocabulary is not CLIP's), `pretrained="DIR"` a local CLIP preset,
+    `pretrained="FILE.weights.h5"` the whole model. Same output layout and
+    loss as `cnn_lstm_dual_encoder`.
+    """
+    vision, text = clip_towers.clip_encoders(
+        hp["vocab_size"], hp["max_length"], image_config=hp["image_config"], text_config=hp["text_config"],
+        pretrained=_preset_source(hp["pretrained"]), preset=hp["preset"],
+    )
+    images = common.image_input(hp["image_shape"])
+    token_ids = common.token_input(hp["max_length"])
+    image_features = clip_towers.image_tower(images, vision)
+    image_projection = keras.layers.Dense(hp["projection_dim"], use_bias=False, name="image_projection")(image_features)
+    text_features = clip_towers.text_tower(token_ids, text)
+    model = _contrastive_model(images, token_ids, image_projection, text_features, hp, "clip_dual_encoder",
+                               use_bias=False)
+    if isinstance(hp["pretrained"], str) and os.path.isfile(hp["pretrained"]):
+        model.load_weights(hp["pretrained"])
+    return model
+
+
+__all__ = ["clip_dual_encoder", "cnn_lstm_dual_encoder", "cnn_transformer_dual_encoder"]

@@ -32,6 +32,7 @@ from zoo.layers import BackboneImageAdapter, PaddingMaskedSequence
 __all__ = [
     "TEXT_ARCHITECTURES", "IMAGE_ARCHITECTURES", "APPLICATIONS", "WEIGHTS", "PretrainedWeightsError",
     "text_backbone", "image_backbone", "text_tower", "image_tower", "text_input_names", "import_keras_hub",
+    "offline_error",
 ]
 
 TEXT_NAME = "text_backbone"
@@ -125,7 +126,8 @@ def _check_pretrained(pretrained, what: str) -> None:
         )
 
 
-def _offline_error(what: str, error: Exception, local_hint: str) -> PretrainedWeightsError:
+def offline_error(what: str, error: Exception, local_hint: str) -> PretrainedWeightsError:
+    """The error for published weights that could not be fetched: what, why, and how to use a local copy."""
     return PretrainedWeightsError(
         f"Could not fetch the published weights {what} ({type(error).__name__}: {str(error)[:300]}). "
         f"Without network access, point at a local copy instead: {local_hint}"
@@ -158,7 +160,7 @@ def text_backbone(name: str, *, config: Mapping[str, Any] | None = None, pretrai
         try:
             return hub.models.Backbone.from_preset(name, name=TEXT_NAME)
         except (OSError, ValueError, RuntimeError) as error:
-            raise _offline_error(
+            raise offline_error(
                 f"of KerasHub preset {name!r} (from Kaggle, kaggle://keras/...)", error,
                 f"on a connected machine run keras_hub.models.Backbone.from_preset({name!r}).save_to_preset(DIR) "
                 "and keras_hub.models.Tokenizer.from_preset(...).save_to_preset(DIR), copy DIR here and pass "
@@ -198,7 +200,7 @@ def image_backbone(name: str, *, image_size: int, config: Mapping[str, Any] | No
         except Exception as error:  # keras.utils.get_file raises a bare Exception on fetch failures
             if pretrained is not True:
                 raise
-            raise _offline_error(
+            raise offline_error(
                 f"of keras.applications.{constructor} (ImageNet, from storage.googleapis.com)", error,
                 f"copy the file into ~/.keras/models/ (Keras looks there first) or pass image_pretrained=PATH "
                 f"of the .h5 weights file of {constructor} without its top.",
@@ -214,7 +216,7 @@ def image_backbone(name: str, *, image_size: int, config: Mapping[str, Any] | No
         try:
             return hub.models.Backbone.from_preset(name, name=IMAGE_NAME, image_shape=shape), "torch"
         except (OSError, ValueError, RuntimeError) as error:
-            raise _offline_error(
+            raise offline_error(
                 f"of KerasHub preset {name!r} (from Kaggle)", error,
                 f"save it with keras_hub.models.Backbone.from_preset({name!r}).save_to_preset(DIR) on a "
                 "connected machine and pass image_pretrained=DIR.",
