@@ -91,3 +91,11 @@ def test_a_section_with_the_same_settings_is_reused(tmp_path):
     assert sections._cached(str(tmp_path), "x", {"a": 1}, lambda: calls.append(1) or {"v": 2}) == {"v": 1}
     assert sections._cached(str(tmp_path), "x", {"a": 2}, lambda: calls.append(1) or {"v": 3}) == {"v": 3}
     assert len(calls) == 2
+
+
+def test_standalone_run_gives_each_dual_encoder_only_the_overrides_it_declares():
+    from zoo.demo.contrastive import DEFAULT_OVERRIDES, default_overrides
+
+    assert dict(default_overrides("cnn_lstm_dual_encoder")) == DEFAULT_OVERRIDES
+    assert "rnn_units" not in dict(default_overrides("cnn_transformer_dual_encoder"))
+    assert dict(default_overrides("clip_dual_encoder")) == {"projection_dim": 64}

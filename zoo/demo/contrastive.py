@@ -33,11 +33,23 @@ from zoo.core import keys
 from zoo.core.atomic import atomic_write_text
 from zoo.data import Tokenizer, load_vocabulary, pipeline
 
-__all__ = ["ContrastiveSettings", "EvalData", "limited_split", "load_eval_data", "train_dual_encoder", "evaluate", "run_trial"]
+__all__ = ["ContrastiveSettings", "default_overrides", "EvalData", "limited_split", "load_eval_data", "train_dual_encoder", "evaluate", "run_trial"]
 
 CONFIG = "describe"
 # A small text tower, as in the demo's classifiers (recipes.TEXT_TOWER); the texts are ten words at most.
 DEFAULT_OVERRIDES = {"embed_dim": 32, "rnn_units": (64,), "projection_dim": 64}
+
+
+def default_overrides(model: str) -> tuple:
+    """The demo's small-tower overrides that `model` declares (the CLIP and Transformer towers have no `rnn_units`).
+
+    Raises:
+        ValueError: an unregistered model name.
+    """
+    from zoo.registry import get_entry
+
+    declared = get_entry(model).defaults
+    return tuple((key, value) for key, value in DEFAULT_OVERRIDES.items() if key in declared)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -172,7 +184,8 @@ def main(argv=None) -> int:
     parser.add_argument("--train-limit", type=int)
     parser.add_argument("--data-dir")
     args = parser.parse_args(argv)
-    settings = ContrastiveSettings(model=args.model, epochs=args.epochs, train_limit=args.train_limit)
+    settings = ContrastiveSettings(model=args.model, epochs=args.epochs, train_limit=args.train_limit,
+                                   overrides=default_overrides(args.model))
     print(json.dumps(run_trial(args.out, settings, args.seed, data_dir=args.data_dir), indent=1))
     return 0
 
