@@ -30,7 +30,7 @@ test-all:
 lint:
 	$(PY) -m ruff check zoo datasets tests
 
-# The MNIST+text results table, plots and best model in demo_out/ (19 minutes measured on 2 cores).
+# The MNIST+text results table, plots and best model in demo_out/ (7 min 36 s measured on 2 idle cores).
 demo:
 	$(VENV)/bin/zoo demo --out demo_out
 
