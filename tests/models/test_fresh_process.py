@@ -69,6 +69,8 @@ def test_every_saved_model_loads_with_plain_keras_after_import_zoo(saved_catalog
     assert f"loaded {len(zoo.list_models())}" in result.stdout
 
 
+# 22 s on 2 cores (every model built on JAX in a fresh process): with the slow tests.
+@pytest.mark.slow
 @pytest.mark.skipif(
     subprocess.run([sys.executable, "-c", "import jax"], capture_output=True).returncode != 0,
     reason="JAX is not installed (it comes with the dev extras)",
