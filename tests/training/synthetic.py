@@ -50,3 +50,13 @@ def dataset_fn(num_examples: int, batch_size: int, *, shuffle_seed: int | None =
         return data.batch(batch_size)
 
     return fn
+
+
+def train_tiny(out, *, examples_count: int = 32, batch_size: int = 8, **options):
+    """`zoo.train` of the tiny model on `examples_count` synthetic examples; `options` override the defaults."""
+    import zoo
+
+    options.setdefault("model_overrides", TINY_OVERRIDES)
+    options.setdefault("dataset_fn", dataset_fn(examples_count, batch_size))
+    options.setdefault("verbose", 0)
+    return zoo.train(TINY_MODEL, out=out, batch_size=batch_size, **options)

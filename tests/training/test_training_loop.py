@@ -21,12 +21,8 @@ STEPS = EXAMPLES // BATCH
 
 
 def _train(out, **options):
-    options.setdefault("model_overrides", synthetic.TINY_OVERRIDES)
-    options.setdefault("dataset_fn", synthetic.dataset_fn(EXAMPLES, BATCH))
-    options.setdefault("batch_size", BATCH)
     options.setdefault("strategy", "default")
-    options.setdefault("verbose", 0)
-    return zoo.train(synthetic.TINY_MODEL, out=out, **options)
+    return synthetic.train_tiny(out, examples_count=EXAMPLES, batch_size=BATCH, **options)
 
 
 def _scalars(event_dir):

@@ -8,7 +8,6 @@ import os
 import numpy as np
 import pytest
 
-import zoo
 from tests.training import synthetic
 from zoo.training import TrainConfig
 from zoo.training.profiling import check_profile
@@ -18,13 +17,9 @@ STEPS = EXAMPLES // BATCH
 
 
 def _train(out, **options):
-    options.setdefault("model_overrides", synthetic.TINY_OVERRIDES)
-    options.setdefault("dataset_fn", synthetic.dataset_fn(EXAMPLES, BATCH))
-    options.setdefault("batch_size", BATCH)
     options.setdefault("strategy", "default")
-    options.setdefault("verbose", 0)
     options.setdefault("seed", 5)
-    return zoo.train(synthetic.TINY_MODEL, out=out, **options)
+    return synthetic.train_tiny(out, examples_count=EXAMPLES, batch_size=BATCH, **options)
 
 
 def _traces(out):

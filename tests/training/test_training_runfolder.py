@@ -28,13 +28,9 @@ SCRIPT = os.path.join(os.path.dirname(__file__), "run_synthetic.py")
 
 
 def _train(out, **options):
-    options.setdefault("model_overrides", synthetic.TINY_OVERRIDES)
-    options.setdefault("dataset_fn", synthetic.dataset_fn(EXAMPLES, BATCH))
-    options.setdefault("batch_size", BATCH)
-    options.setdefault("verbose", 0)
     options.setdefault("seed", 1)
     options.setdefault("vocabulary", ["", "[UNK]", "seven", "eight"])
-    return zoo.train(synthetic.TINY_MODEL, out=out, **options)
+    return synthetic.train_tiny(out, examples_count=EXAMPLES, batch_size=BATCH, **options)
 
 
 def _snapshot(folder):
