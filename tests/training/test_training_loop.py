@@ -22,7 +22,8 @@ STEPS = EXAMPLES // BATCH
 
 def _train(out, **options):
     options.setdefault("strategy", "default")
-    return synthetic.train_tiny(out, examples_count=EXAMPLES, batch_size=BATCH, **options)
+    options.setdefault("batch_size", BATCH)
+    return synthetic.train_tiny(out, examples_count=EXAMPLES, **options)
 
 
 def _scalars(event_dir):

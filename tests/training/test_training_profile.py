@@ -19,7 +19,8 @@ STEPS = EXAMPLES // BATCH
 def _train(out, **options):
     options.setdefault("strategy", "default")
     options.setdefault("seed", 5)
-    return synthetic.train_tiny(out, examples_count=EXAMPLES, batch_size=BATCH, **options)
+    options.setdefault("batch_size", BATCH)
+    return synthetic.train_tiny(out, examples_count=EXAMPLES, **options)
 
 
 def _traces(out):

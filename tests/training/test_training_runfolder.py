@@ -30,7 +30,8 @@ SCRIPT = os.path.join(os.path.dirname(__file__), "run_synthetic.py")
 def _train(out, **options):
     options.setdefault("seed", 1)
     options.setdefault("vocabulary", ["", "[UNK]", "seven", "eight"])
-    return synthetic.train_tiny(out, examples_count=EXAMPLES, batch_size=BATCH, **options)
+    options.setdefault("batch_size", BATCH)
+    return synthetic.train_tiny(out, examples_count=EXAMPLES, **options)
 
 
 def _snapshot(folder):
