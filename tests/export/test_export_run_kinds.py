@@ -107,7 +107,7 @@ def test_dual_encoder_run_through_the_command_line(dual_run, tmp_path, capsys):
     assert "drop --text" in capsys.readouterr().err
 
 
-def test_dual_encoder_of_a_config_without_prompts_needs_them(dual_run, tmp_path):
+def test_dual_encoder_of_a_config_without_prompts_needs_them(dual_run, tmp_path, capsys):
     run, _ = dual_run
     config = json.loads((run / "config.json").read_text())
     _rewrite_config(run, {**config, "data": "vqa"})
@@ -116,6 +116,16 @@ def test_dual_encoder_of_a_config_without_prompts_needs_them(dual_run, tmp_path)
             export_run(run, tmp_path / "a")
         prompts = {"seven": ["a seven"], "one": ["a one", "the digit one"]}
         assert read_metadata(export_run(run, tmp_path / "b", class_prompts=prompts))["class_prompts"] == prompts
+        # The command line says its flag, and takes the prompts from a JSON file.
+        assert main(["export", str(run), "--out", str(tmp_path / "c")]) == 2
+        assert "--prompts FILE.json" in capsys.readouterr().err
+        (tmp_path / "prompts.json").write_text(json.dumps(prompts))
+        assert main(["export", str(run), "--out", str(tmp_path / "d"), "--prompts", str(tmp_path / "prompts.json")]) == 0
+        assert read_metadata(tmp_path / "d")["class_prompts"] == prompts
+        (tmp_path / "bad.json").write_text('["a seven"]')
+        assert main(["export", str(run), "--out", str(tmp_path / "e"), "--prompts", str(tmp_path / "bad.json")]) == 2
+        assert "expected a JSON object {class name: [prompt, ...]}, got list" in capsys.readouterr().err
+        assert not (tmp_path / "e").exists()
     finally:
         _rewrite_config(run, config)
 

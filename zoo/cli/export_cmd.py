@@ -36,6 +36,9 @@ def add_parser(subparsers):
     )
     parser.add_argument("--max-text-bytes", type=int, default=MAX_TEXT_BYTES, metavar="N",
                         help="longest text the SavedModel accepts, in bytes (default %(default)s)")
+    parser.add_argument("--prompts", metavar="FILE.json",
+                        help="dual encoders: the zero-shot prompts, a JSON object {class name: [prompt, ...]} in "
+                             "label order (default: the prompts of the data config the run was trained on)")
     return parser
 
 
@@ -54,6 +57,7 @@ def run(args) -> int:
     if not os.path.exists(os.path.join(args.run_dir, "model.keras")):
         raise UsageError(f"{args.run_dir!r} has no model.keras: is it a finished `zoo train` run directory?")
 
+    class_prompts = _read_prompts(args.prompts) if args.prompts is not None else None
     from zoo.export import ExportWarning, export_run
     from zoo.export.metadata import read_metadata
 
@@ -61,7 +65,7 @@ def run(args) -> int:
         warnings.simplefilter("always", ExportWarning)
         try:
             path = export_run(args.run_dir, args.out, args.format, overwrite=args.overwrite, unroll=args.unroll,
-                              max_text_bytes=args.max_text_bytes)
+                              max_text_bytes=args.max_text_bytes, class_prompts=class_prompts)
         except (ValueError, FileExistsError) as error:
             # The library speaks Python (`overwrite=True`); say the flag.
             raise type(error)(as_flags(str(error))) from error
@@ -90,10 +94,30 @@ def run(args) -> int:
     return 0
 
 
+def _read_prompts(path: str) -> dict:
+    """The --prompts file: a JSON object from class name to its prompts (checked again by the export)."""
+    from zoo.cli.main import UsageError
+    from zoo.core.jsonio import read_json
+
+    if not os.path.isfile(path):
+        raise UsageError(f"--prompts {path!r} does not exist.")
+    try:
+        prompts = read_json(path)
+    except ValueError as error:
+        raise UsageError(f"--prompts: {error}") from None
+    if not isinstance(prompts, dict) or not prompts:
+        raise UsageError(f"--prompts {path!r}: expected a JSON object {{class name: [prompt, ...]}}, got "
+                         f"{type(prompts).__name__ if prompts else 'an empty one'}.")
+    return prompts
+
+
 def as_flags(message: str) -> str:
-    """Rewrites the library's `overwrite=True` in an error message as this command's `--overwrite`."""
+    """Rewrites the library's keywords in an error message as this command's flags."""
     # "pass overwrite=True (--overwrite)": the flag alone.
     message = re.sub(r"\b\w+=\w+ \((--[\w-]+)\)", r"\1", message)
+    message = message.replace("export_run(..., class_prompts={class name: [prompts]}) or zoo.export_model",
+                              "--prompts FILE.json, a JSON object {class name: [prompts]}")
+    message = message.replace("class_prompts is for dual encoders", "--prompts is for dual encoders")
     return message.replace("overwrite=True", "--overwrite")
 
 
