@@ -37,6 +37,12 @@ def images(batch, shape=(12, 12, 1), seed=0):
     return np.random.default_rng(seed).integers(0, 256, (batch, *shape), dtype=np.uint8)
 
 
+def png_file(path, image):
+    """Writes one uint8 image [H, W, C] as a PNG file at `path` and returns the path."""
+    path.write_bytes(tf.io.encode_png(image).numpy())
+    return path
+
+
 def texts(batch):
     return np.array([TEXTS[i % len(TEXTS)] for i in range(batch)], dtype=object)
 

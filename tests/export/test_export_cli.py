@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from export_helpers import VOCABULARY, build_tiny, images, reference
+from export_helpers import VOCABULARY, build_tiny, images, png_file, reference
 
 from zoo.cli.main import main
 from zoo.export import MAX_TEXT_BYTES
@@ -30,10 +30,8 @@ def run_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def digit_png(tmp_path_factory):
-    path = tmp_path_factory.mktemp("png") / "digit.png"
     image = images(1, seed=9)
-    path.write_bytes(tf.io.encode_png(image[0]).numpy())
-    return path, image
+    return png_file(tmp_path_factory.mktemp("png") / "digit.png", image[0]), image
 
 
 def _predict_json(capsys, export_dir, png, text):

@@ -9,6 +9,7 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
+from export_helpers import png_file
 from zoo.datasets.mnist_text import mnist_files as mnist
 from zoo.datasets.mnist_text import mnist_text_dataset_builder as builder_module
 
@@ -40,9 +41,7 @@ def _images(count, seed=0):
 
 
 def _png(directory, image):
-    path = directory / "digit.png"
-    path.write_bytes(tf.io.encode_png(image).numpy())
-    return path
+    return png_file(directory / "digit.png", image)
 
 
 def _cli(capsys, *argv):

@@ -5,8 +5,7 @@ import sys
 
 import numpy as np
 import pytest
-import tensorflow as tf
-from export_helpers import CLASS_NAMES, VOCABULARY, images
+from export_helpers import CLASS_NAMES, VOCABULARY, images, png_file
 
 import zoo
 from zoo.cli.main import main
@@ -18,10 +17,8 @@ TEXT = "is it even?"
 
 @pytest.fixture(scope="module")
 def digit_png(tmp_path_factory):
-    path = tmp_path_factory.mktemp("png") / "digit.png"
     image = images(1, seed=7)
-    path.write_bytes(tf.io.encode_png(image[0]).numpy())
-    return path, image
+    return png_file(tmp_path_factory.mktemp("png") / "digit.png", image[0]), image
 
 
 @pytest.fixture(scope="module")

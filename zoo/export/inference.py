@@ -42,7 +42,6 @@ __all__ = [
     "predict",
     "read_audio",
     "read_image",
-    "run_export",
     "serving_inputs",
 ]
 
@@ -184,39 +183,6 @@ def serving_inputs(metadata: dict) -> tuple[bool, bool, bool]:
     """
     reads_text = metadata.get("max_length") is not None and metadata.get("kind") != "dual_encoder"
     return metadata.get("image_shape") is not None, reads_text, metadata.get("audio_sample_rate") is not None
-
-
-def run_export(
-    export_dir: str,
-    metadata: dict,
-    *,
-    image: np.ndarray | None,
-    text: bytes | None,
-    audio: np.ndarray | None = None,
-    runtime: str = "auto",
-) -> dict[str, np.ndarray]:
-    """Runs checked inputs through an export and returns its raw outputs (batch of 1) by name.
-
-    int16 audio runs through `serving_default`; float32 audio through
-    `serving_float`, with the image as float32 in [0, 1] (the same values
-    the uint8 signature computes in its graph).
-
-    The export's vocabulary is verified first (`check_export_vocabulary`).
-
-    Args:
-        export_dir, metadata: the export and its `zoo_export.json`.
-        image, text, audio: checked inputs (see `predict`), or None.
-        runtime: see `zoo.export.runtimes.resolve_runtime`.
-
-    Raises:
-        ImportError: if the runtime's package is missing.
-        ValueError: for an unknown format in the metadata, or a runtime that
-            cannot run it.
-    """
-    from zoo.export.runtimes import ExportRunner
-
-    runner = ExportRunner(export_dir, metadata, runtime)
-    return runner.run(runner.feeds(image=image, text=text, audio=audio))
 
 
 def image_polarity_warning(image) -> str | None:
