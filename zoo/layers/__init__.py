@@ -9,6 +9,7 @@ from zoo.layers.image_adapter import BackboneImageAdapter
 from zoo.layers.last_token import LastTokenPooling
 from zoo.layers.late_fusion import LateFusion
 from zoo.layers.masked_pooling import MaskedGlobalAveragePooling1D
+from zoo.layers.packed_lstm import PackedLSTM
 from zoo.layers.position_encoding import SinusoidalPositionEncoding
 from zoo.layers.sequence_mask import PaddingMaskedSequence
 from zoo.layers.transformer_encoder import TransformerEncoderBlock
@@ -26,6 +27,7 @@ __all__ = [
     "LastTokenPooling",
     "LateFusion",
     "MaskedGlobalAveragePooling1D",
+    "PackedLSTM",
     "PaddingMaskedSequence",
     "PowerToDecibels",
     "SinusoidalPositionEncoding",

@@ -9,6 +9,7 @@ import keras
 
 from zoo.layers import (
     MaskedGlobalAveragePooling1D,
+    PackedLSTM,
     SinusoidalPositionEncoding,
     TransformerEncoderBlock,
 )
@@ -42,7 +43,7 @@ def rnn_sequence(
     Returns:
         [batch, units[-1]] (or [batch, T, units[-1]]), times 2 if bidirectional.
     """
-    layer_class = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU}[cell]
+    layer_class = {"lstm": PackedLSTM, "gru": keras.layers.GRU}[cell]
     x = embedded
     for i, width in enumerate(units, start=1):
         sequences = return_sequences or i < len(units)

@@ -1,0 +1,125 @@
+"""PackedLSTM trains on the real steps only and computes exactly what keras.layers.LSTM computes."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from zoo.layers import PackedLSTM, packed_lstm_tf
+from zoo.testing import run_layer_test
+
+RNG = np.random.default_rng(0)
+X = RNG.normal(size=(6, 5, 3)).astype("float32")
+# Right padding (the zoo's texts), a gap inside a text, a text of padding only, no padding.
+MASK = np.array(
+    [[1, 1, 1, 0, 0], [1, 0, 1, 1, 0], [0, 0, 0, 0, 0], [1, 1, 1, 1, 1], [1, 0, 0, 0, 0], [0, 1, 1, 0, 1]], bool
+)
+
+
+def _pair(**kwargs):
+    keras_layer = keras.layers.LSTM(4, **kwargs)
+    keras_layer.build(X.shape)
+    packed = PackedLSTM(4, **kwargs)
+    packed.build(X.shape)
+    packed.set_weights(keras_layer.get_weights())
+    return keras_layer, packed
+
+
+def _output_and_gradients(layer, mask, *, training=True, compile_=None):
+    x = tf.constant(X)
+    shape = layer.compute_output_shape(X.shape)
+    weights = tf.constant(np.random.default_rng(1).normal(size=shape).astype("float32"))
+
+    def run():
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            out = layer(x, mask=mask, training=training)
+            loss = tf.reduce_sum(out * weights)
+        return [out, *tape.gradient(loss, [x, *layer.trainable_variables])]
+
+    if compile_ is not None:
+        run = tf.function(run, jit_compile=compile_)
+    return [np.asarray(value) for value in run()]
+
+
+@pytest.fixture
+def packed_calls(monkeypatch):
+    calls = []
+    kernel = packed_lstm_tf.packed_lstm
+
+    def counting(*args, **kwargs):
+        calls.append(kwargs["return_sequences"])
+        return kernel(*args, **kwargs)
+
+    monkeypatch.setattr(packed_lstm_tf, "packed_lstm", counting)
+    return calls
+
+
+@pytest.mark.parametrize("return_sequences", [False, True], ids=["last", "sequences"])
+@pytest.mark.parametrize("compiled", [None, False], ids=["eager", "graph"])
+def test_training_outputs_and_gradients_equal_keras_under_any_mask(return_sequences, compiled, packed_calls):
+    keras_layer, packed = _pair(return_sequences=return_sequences)
+    expected = _output_and_gradients(keras_layer, tf.constant(MASK))
+    got = _output_and_gradients(packed, tf.constant(MASK), compile_=compiled)
+    assert packed_calls == [return_sequences], "training on a CPU runs the packed kernel"
+    names = ["output", "d inputs", "d kernel", "d recurrent_kernel", "d bias"]
+    for name, want, have in zip(names, expected, got, strict=True):
+        np.testing.assert_allclose(have, want, atol=2e-6, err_msg=name)
+
+
+def test_without_a_mask_every_step_is_real(packed_calls):
+    keras_layer, packed = _pair(return_sequences=True)
+    for want, have in zip(_output_and_gradients(keras_layer, None), _output_and_gradients(packed, None), strict=True):
+        np.testing.assert_allclose(have, want, atol=2e-6)
+    assert packed_calls == [True]
+
+
+def test_padding_after_the_text_changes_nothing():
+    _, packed = _pair()
+    short = np.zeros((1, 12, 3), "float32")
+    short[0, :3] = X[0, :3]
+    mask = np.zeros((1, 12), bool)
+    mask[0, :3] = True
+    long_padding = packed(short, mask=mask, training=True)
+    no_padding = packed(short[:, :3], mask=mask[:, :3], training=True)
+    np.testing.assert_allclose(np.asarray(long_padding), np.asarray(no_padding), atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "kwargs, training, compile_",
+    [
+        ({}, False, None),  # inference: Keras' graph, which XLA and the converters read
+        ({}, True, True),  # an XLA-compiled training step: the kernel's shapes depend on the data
+        ({"go_backwards": True}, True, None),
+        ({"dropout": 0.5}, True, None),
+        ({"return_state": True}, True, None),
+        ({"activation": "relu"}, True, None),
+    ],
+    ids=["inference", "xla", "go_backwards", "dropout", "return_state", "activation"],
+)
+def test_configurations_outside_the_kernel_run_keras_own_lstm(kwargs, training, compile_, packed_calls):
+    layer = PackedLSTM(4, **kwargs)
+    layer.build(X.shape)
+    layer(X, mask=MASK, training=training) if compile_ is None else tf.function(
+        lambda: layer(X, mask=MASK, training=training), jit_compile=True)()
+    assert packed_calls == []
+
+
+def test_an_initial_state_runs_keras_own_lstm(packed_calls):
+    keras_layer, packed = _pair()
+    state = [tf.ones((6, 4)), tf.zeros((6, 4))]
+    want = keras_layer(X, initial_state=state, mask=MASK, training=True)
+    have = packed(X, initial_state=state, mask=MASK, training=True)
+    np.testing.assert_allclose(np.asarray(have), np.asarray(want), atol=1e-6)
+    assert packed_calls == []
+
+
+def test_on_a_gpu_training_stays_with_keras_which_picks_cudnn(monkeypatch, packed_calls):
+    monkeypatch.setattr(tf.config, "list_logical_devices", lambda kind=None: ["/GPU:0"] if kind == "GPU" else [])
+    PackedLSTM(4)(X, mask=MASK, training=True)
+    assert packed_calls == []
+
+
+def test_it_passes_the_keras_layer_checks():
+    run_layer_test(PackedLSTM, {"units": 4, "return_sequences": True}, X, expected_output_shape=(6, 5, 4),
+                   expected_num_trainable_weights=3)

@@ -1,0 +1,68 @@
+"""`keras.layers.LSTM` that, when training on a CPU with TensorFlow, computes only the real steps of each text."""
+
+import keras
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class PackedLSTM(keras.layers.LSTM):
+    """A `keras.layers.LSTM` whose CPU training step skips the padding.
+
+    Same arguments, weights, config and results as `keras.layers.LSTM`. When
+    it trains under TensorFlow without a GPU, it runs the kernel of
+    `zoo.layers.packed_lstm_tf`: each text's steps after its last real token
+    are not computed at all (on texts padded to twice their mean length this
+    halves the work), and the backward pass is written out by hand. Masked
+    steps still leave the state unchanged, as Keras' masking defines them.
+
+    Everywhere else it is `keras.layers.LSTM` unchanged: inference (so XLA and
+    the ONNX and LiteRT converters see Keras' own graph), GPUs (cuDNN), JAX and
+    PyTorch, XLA-compiled training steps, and the configurations the kernel
+    does not cover (dropout, `go_backwards`, `stateful`, `return_state`, an
+    initial state, other activations, no bias, an unknown text length).
+
+    Example:
+
+    >>> layer = PackedLSTM(128, return_sequences=True)
+    """
+
+    def call(self, sequences, initial_state=None, mask=None, training=False):
+        if initial_state is None and self._runs_packed(sequences, training):
+            from zoo.layers import packed_lstm_tf
+
+            if isinstance(mask, (list, tuple)):
+                mask = mask[0]
+            cell = self.cell
+            outputs = packed_lstm_tf.packed_lstm(
+                sequences, mask, cell.kernel.value, cell.recurrent_kernel.value, cell.bias.value,
+                return_sequences=self.return_sequences,
+            )
+            return keras.ops.cast(outputs, self.compute_dtype)
+        return super().call(sequences, initial_state=initial_state, mask=mask, training=training)
+
+    def _runs_packed(self, sequences, training) -> bool:
+        if training is not True or keras.backend.backend() != "tensorflow":
+            return False
+        cell = self.cell
+        plain = (
+            not (self.stateful or self.return_state or self.go_backwards)
+            and cell.use_bias
+            and not cell.dropout
+            and not cell.recurrent_dropout
+            and cell.activation is keras.activations.tanh
+            and cell.recurrent_activation is keras.activations.sigmoid
+            and sequences.shape[1] is not None
+        )
+        return plain and not _gpu_or_xla()
+
+
+def _gpu_or_xla() -> bool:
+    """Whether cuDNN may run this layer, or the step is being compiled by XLA (which needs static shapes)."""
+    import tensorflow as tf
+
+    if tf.config.list_logical_devices("GPU"):
+        return True
+    try:
+        from tensorflow.python.ops import control_flow_util
+    except ImportError:  # no way to tell: keep Keras' own graph
+        return True
+    return control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph())

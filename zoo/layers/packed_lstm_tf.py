@@ -1,0 +1,148 @@
+"""TensorFlow kernel of `PackedLSTM`: an LSTM over the real steps of each text only.
+
+The rows of a batch are sorted by their number of real tokens and each text's
+real tokens moved to its front, so at step `t` the texts still running are a
+prefix of the batch: step `t` multiplies `n_t` rows, not the whole batch (what
+PyTorch calls packed sequences, and what cuDNN does with sequence lengths).
+The input projection, and in the backward pass the weight and input
+gradients, are one matrix product over all real steps at once; only the
+recurrence stays a loop over time. The backward pass is written out
+(`tf.custom_gradient`), so each step costs a handful of ops instead of the
+several dozen automatic differentiation of the per-step graph produces.
+
+The kernel computes what `keras.layers.LSTM` computes with a padding mask:
+masked steps leave the state unchanged and repeat the previous output (zeros
+before the first real step). Tested against it, outputs and gradients.
+
+This module imports TensorFlow; `zoo.layers.packed_lstm` loads it on first use.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+
+class _Packing:
+    """Where each real step of each text sits in the packed, time-major layout."""
+
+    def __init__(self, mask, batch, steps: int):
+        mask_i = tf.cast(mask, tf.int32)
+        time = tf.range(steps)
+        self.lengths = tf.reduce_sum(mask_i, axis=1)
+        # A text's real tokens first, in order: any mask becomes right padding.
+        order = tf.argsort(tf.where(mask, time[None, :], time[None, :] + steps), axis=1, stable=True)
+        perm = tf.argsort(-self.lengths, stable=True)
+        self.row_of = tf.argsort(perm)  # original row -> packed row
+        sorted_lengths = tf.gather(self.lengths, perm)
+        running = time[:, None] < sorted_lengths[None, :]  # [T, B]: a prefix of rows at each step
+        self.sizes = tf.reduce_sum(tf.cast(running, tf.int32), axis=1)
+        self.size_list = tf.unstack(self.sizes, num=steps)
+        self.offsets = tf.cumsum(self.sizes, exclusive=True)
+        packed = tf.cast(tf.where(running), tf.int32)  # [N, 2] (t, packed row), time-major
+        source_row = tf.gather(perm, packed[:, 1])
+        source_time = tf.gather_nd(order, tf.stack([source_row, packed[:, 0]], axis=1))
+        self.source = source_row * steps + source_time  # into inputs reshaped [B * T, F]
+        self.count = tf.cumsum(mask_i, axis=1)  # real steps up to and including each position
+        self.batch = batch
+
+
+def packed_lstm(inputs, mask, kernel, recurrent_kernel, bias, *, return_sequences: bool):
+    """Runs an LSTM (Keras gate order i, f, c, o) over the unmasked steps only.
+
+    Args:
+        inputs: [B, T, F] with a static T.
+        mask: [B, T] bool, or None for no padding.
+        kernel, recurrent_kernel, bias: the LSTM's weights, shaped as
+            `keras.layers.LSTMCell`'s ([F, 4U], [U, 4U], [4U]).
+        return_sequences: return [B, T, U] instead of the last output [B, U].
+
+    Returns:
+        What `keras.layers.LSTM` returns from a zero initial state.
+    """
+    steps, features = inputs.shape[1], inputs.shape[2]
+    units = recurrent_kernel.shape[0]
+    batch = tf.shape(inputs)[0]
+    if mask is None:
+        mask = tf.ones([batch, steps], tf.bool)
+    packing = _Packing(mask, batch, steps)
+    x_packed = tf.gather(tf.reshape(inputs, [-1, features]), packing.source)
+    h_packed = _recurrence(x_packed, kernel, recurrent_kernel, bias, packing, units)
+
+    if return_sequences:
+        step = tf.maximum(packing.count - 1, 0)
+        index = tf.gather(packing.offsets, step) + packing.row_of[:, None]
+        outputs = tf.gather(h_packed, index)
+        return tf.where((packing.count > 0)[:, :, None], outputs, tf.zeros_like(outputs))
+    index = tf.gather(packing.offsets, tf.maximum(packing.lengths - 1, 0)) + packing.row_of
+    last = tf.gather(h_packed, index)
+    return tf.where((packing.lengths > 0)[:, None], last, tf.zeros_like(last))
+
+
+def _gate_scale(units: int, dtype, sigmoid_gates: float, candidate: float):
+    """A per-gate-block vector [a, a, b, a] over the Keras gate order i, f, c, o."""
+    values = [tf.fill([2 * units], sigmoid_gates), tf.fill([units], candidate), tf.fill([units], sigmoid_gates)]
+    return tf.cast(tf.concat(values, 0), dtype)
+
+
+def _recurrence(x_packed, kernel, recurrent_kernel, bias, packing: _Packing, units: int):
+    steps = len(packing.size_list)
+    sizes = packing.size_list
+
+    @tf.custom_gradient
+    def run(x_packed, kernel, recurrent_kernel, bias):
+        dtype = x_packed.dtype
+        # One tanh serves all four gates: sigmoid(z) = (tanh(z / 2) + 1) / 2, and
+        # TensorFlow's tanh costs a fraction of its sigmoid on a CPU.
+        scale = _gate_scale(units, dtype, 0.5, 1.0)
+        projected = tf.split(tf.matmul(x_packed, kernel * scale) + bias * scale, packing.sizes, num=steps)
+        recurrent = recurrent_kernel * scale
+        h_prev, h_out, factor, through_c, forget = [], [], [], [], []
+        slope_scale = _gate_scale(units, dtype, 0.25, 1.0)
+        h = c = tf.zeros([sizes[0], units], dtype)
+        for t in range(steps):
+            h, c = h[: sizes[t]], c[: sizes[t]]
+            tanh_z = tf.tanh(projected[t] if t == 0 else projected[t] + tf.matmul(h, recurrent))
+            i, f, _, o = tf.split(tanh_z * 0.5 + 0.5, 4, axis=1)
+            g = tanh_z[:, 2 * units : 3 * units]
+            h_prev.append(h)
+            c_before = c
+            c = f * c + i * g
+            tc = tf.tanh(c)
+            h = o * tc
+            # For the backward pass, off the recurrence's critical path: d z =
+            # d(gate value) * gate'(z), per gate block [c, c, c, h] * factor, with
+            # sigmoid'(z) = (1 - tanh(z / 2)^2) / 4 and tanh'(z) = 1 - tanh(z)^2.
+            slope = (1.0 - tanh_z * tanh_z) * slope_scale
+            factor.append(tf.concat([g, c_before, i, tc], axis=1) * slope)
+            through_c.append(o * (1.0 - tc * tc))
+            forget.append(f)
+            h_out.append(h)
+
+        def grad(d_h_packed):
+            d_h = tf.split(tf.convert_to_tensor(d_h_packed), packing.sizes, num=steps)
+            recurrent_t = tf.transpose(recurrent_kernel)
+            d_z = [None] * steps
+            dh, dc = d_h[-1], None
+            for t in reversed(range(steps)):
+                if t < steps - 1:
+                    # Texts that ended at step t join the running ones here.
+                    rows = [[0, sizes[t] - sizes[t + 1]], [0, 0]]
+                    dh = tf.pad(dh, rows) + d_h[t]
+                    dc = tf.pad(dc, rows) + dh * through_c[t]
+                else:
+                    dc = dh * through_c[t]
+                d_z[t] = tf.concat([dc, dc, dc, dh], axis=1) * factor[t]
+                if t > 0:
+                    dh = tf.matmul(d_z[t], recurrent_t)
+                    dc = dc * forget[t]
+            d_z = tf.concat(d_z, 0)
+            return (
+                tf.matmul(d_z, kernel, transpose_b=True),
+                tf.matmul(x_packed, d_z, transpose_a=True),
+                tf.matmul(tf.concat(h_prev, 0), d_z, transpose_a=True),
+                tf.reduce_sum(d_z, 0),
+            )
+
+        return tf.concat(h_out, 0), grad
+
+    return run(x_packed, kernel, recurrent_kernel, bias)
