@@ -105,6 +105,16 @@ def test_configurations_outside_the_kernel_run_keras_own_lstm(kwargs, training, 
     assert packed_calls == []
 
 
+def test_long_texts_run_keras_own_lstm(packed_calls):
+    from zoo.layers.packed_lstm import MAX_PACKED_STEPS
+
+    long = np.zeros((2, MAX_PACKED_STEPS + 1, 3), "float32")
+    PackedLSTM(4)(long, training=True)
+    assert packed_calls == []
+    PackedLSTM(4)(long[:, :MAX_PACKED_STEPS], training=True)
+    assert packed_calls == [False]
+
+
 def test_an_initial_state_runs_keras_own_lstm(packed_calls):
     keras_layer, packed = _pair()
     state = [tf.ones((6, 4)), tf.zeros((6, 4))]

@@ -22,6 +22,17 @@ from __future__ import annotations
 import tensorflow as tf
 
 
+def keras_lstm_preferred() -> bool:
+    """Whether a GPU is there for cuDNN, or XLA is compiling the step (it needs static shapes)."""
+    if tf.config.list_logical_devices("GPU"):
+        return True
+    try:
+        from tensorflow.python.ops import control_flow_util
+    except ImportError:  # no way to tell: keep Keras' own graph
+        return True
+    return control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph())
+
+
 class _Packing:
     """Where each real step of each text sits in the packed, time-major layout."""
 
@@ -43,7 +54,6 @@ class _Packing:
         source_time = tf.gather_nd(order, tf.stack([source_row, packed[:, 0]], axis=1))
         self.source = source_row * steps + source_time  # into inputs reshaped [B * T, F]
         self.count = tf.cumsum(mask_i, axis=1)  # real steps up to and including each position
-        self.batch = batch
 
 
 def packed_lstm(inputs, mask, kernel, recurrent_kernel, bias, *, return_sequences: bool):
@@ -59,23 +69,28 @@ def packed_lstm(inputs, mask, kernel, recurrent_kernel, bias, *, return_sequence
     Returns:
         What `keras.layers.LSTM` returns from a zero initial state.
     """
-    steps, features = inputs.shape[1], inputs.shape[2]
-    units = recurrent_kernel.shape[0]
-    batch = tf.shape(inputs)[0]
     if mask is None:
-        mask = tf.ones([batch, steps], tf.bool)
-    packing = _Packing(mask, batch, steps)
-    x_packed = tf.gather(tf.reshape(inputs, [-1, features]), packing.source)
-    h_packed = _recurrence(x_packed, kernel, recurrent_kernel, bias, packing, units)
-
+        mask = tf.ones(tf.shape(inputs)[:2], tf.bool)
+    h_packed, offsets, row_of, count = _packed_steps(inputs, mask, kernel, recurrent_kernel, bias)
     if return_sequences:
-        step = tf.maximum(packing.count - 1, 0)
-        index = tf.gather(packing.offsets, step) + packing.row_of[:, None]
+        index = tf.gather(offsets, tf.maximum(count - 1, 0)) + row_of[:, None]
         outputs = tf.gather(h_packed, index)
-        return tf.where((packing.count > 0)[:, :, None], outputs, tf.zeros_like(outputs))
-    index = tf.gather(packing.offsets, tf.maximum(packing.lengths - 1, 0)) + packing.row_of
-    last = tf.gather(h_packed, index)
-    return tf.where((packing.lengths > 0)[:, None], last, tf.zeros_like(last))
+        return tf.where((count > 0)[:, :, None], outputs, tf.zeros_like(outputs))
+    lengths = count[:, -1]
+    last = tf.gather(h_packed, tf.gather(offsets, tf.maximum(lengths - 1, 0)) + row_of)
+    return tf.where((lengths > 0)[:, None], last, tf.zeros_like(last))
+
+
+# One graph per input signature, shared by every layer and model of the process:
+# tracing the unrolled steps and their gradient is the slow part of a first step.
+@tf.function(autograph=False)
+def _packed_steps(inputs, mask, kernel, recurrent_kernel, bias):
+    """The last layer's outputs at every real step, packed time-major, and where to find them."""
+    steps, features = inputs.shape[1], inputs.shape[2]
+    packing = _Packing(mask, tf.shape(inputs)[0], steps)
+    x_packed = tf.gather(tf.reshape(inputs, [-1, features]), packing.source)
+    h_packed = _recurrence(x_packed, kernel, recurrent_kernel, bias, packing, recurrent_kernel.shape[0])
+    return h_packed, packing.offsets, packing.row_of, packing.count
 
 
 def _gate_scale(units: int, dtype, sigmoid_gates: float, candidate: float):
