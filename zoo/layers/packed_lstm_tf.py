@@ -6,9 +6,12 @@ prefix of the batch: step `t` multiplies `n_t` rows, not the whole batch (what
 PyTorch calls packed sequences, and what cuDNN does with sequence lengths).
 The input projection, and in the backward pass the weight and input
 gradients, are one matrix product over all real steps at once; only the
-recurrence stays a loop over time. The backward pass is written out
-(`tf.custom_gradient`), so each step costs a handful of ops instead of the
-several dozen automatic differentiation of the per-step graph produces.
+recurrence stays a loop over time. One tanh gives all four gates
+(sigmoid(z) = (tanh(z / 2) + 1) / 2, with the halving folded into the
+weights), and the backward pass is written out (`tf.custom_gradient`), its
+per-step factors computed during the forward pass off the recurrence's
+critical path, so a backward step is a handful of ops instead of the several
+dozen automatic differentiation of the per-step graph produces.
 
 The kernel computes what `keras.layers.LSTM` computes with a padding mask:
 masked steps leave the state unchanged and repeat the previous output (zeros
@@ -36,7 +39,7 @@ def keras_lstm_preferred() -> bool:
 class _Packing:
     """Where each real step of each text sits in the packed, time-major layout."""
 
-    def __init__(self, mask, batch, steps: int):
+    def __init__(self, mask, steps: int):
         mask_i = tf.cast(mask, tf.int32)
         time = tf.range(steps)
         self.lengths = tf.reduce_sum(mask_i, axis=1)
@@ -87,7 +90,7 @@ def packed_lstm(inputs, mask, kernel, recurrent_kernel, bias, *, return_sequence
 def _packed_steps(inputs, mask, kernel, recurrent_kernel, bias):
     """The last layer's outputs at every real step, packed time-major, and where to find them."""
     steps, features = inputs.shape[1], inputs.shape[2]
-    packing = _Packing(mask, tf.shape(inputs)[0], steps)
+    packing = _Packing(mask, steps)
     x_packed = tf.gather(tf.reshape(inputs, [-1, features]), packing.source)
     h_packed = _recurrence(x_packed, kernel, recurrent_kernel, bias, packing, recurrent_kernel.shape[0])
     return h_packed, packing.offsets, packing.row_of, packing.count
@@ -106,8 +109,9 @@ def _recurrence(x_packed, kernel, recurrent_kernel, bias, packing: _Packing, uni
     @tf.custom_gradient
     def run(x_packed, kernel, recurrent_kernel, bias):
         dtype = x_packed.dtype
-        # One tanh serves all four gates: sigmoid(z) = (tanh(z / 2) + 1) / 2, and
-        # TensorFlow's tanh costs a fraction of its sigmoid on a CPU.
+        # One tanh serves all four gates: sigmoid(z) = (tanh(z / 2) + 1) / 2. On a
+        # CPU it took 3% off the text tower's training step against one sigmoid
+        # with tanh(z) = 2 sigmoid(2z) - 1 (7 interleaved rounds).
         scale = _gate_scale(units, dtype, 0.5, 1.0)
         projected = tf.split(tf.matmul(x_packed, kernel * scale) + bias * scale, packing.sizes, num=steps)
         recurrent = recurrent_kernel * scale
