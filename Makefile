@@ -30,11 +30,11 @@ test-all:
 lint:
 	$(PY) -m ruff check zoo datasets tests
 
-# The MNIST+text results table, plots and best model in demo_out/ (7 min 36 s measured on 2 idle cores).
+# The MNIST+text results table, plots and best model in demo_out/ (8 min 11 s measured on 2 idle cores).
 demo:
 	$(VENV)/bin/zoo demo --out demo_out
 
-# Every fused classifier on vqa and caption, the default grid's recipes and epochs, 3 seeds (1 h 59 min measured on 2 cores), then the transfer and pretrain -> fine-tune tables (about 30 min more).
+# Every fused classifier on vqa and caption, the default grid's recipes and epochs, 3 seeds (1 h 59 min measured on 2 shared cores with 3 epochs on vqa, 2026-11-23), then the transfer and pretrain -> fine-tune tables (about 30 min more).
 demo-full:
 	$(VENV)/bin/zoo demo --full --seeds 3 --out demo_out_full
 

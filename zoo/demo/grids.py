@@ -169,12 +169,13 @@ CAPTION_FUSION_EPOCHS = 3
 
 
 def _default_grid() -> list[GridEntry]:
-    """`make demo` (= `zoo demo --out demo_out`): 7 min 36 s on 2 idle CPU cores, one seed, sections included.
+    """`make demo` (= `zoo demo --out demo_out`): 8 min 11 s on 2 idle CPU cores, one seed, sections included.
 
     Every single-head fusion model on vqa, the zoo's concatenation on caption,
     the unimodal baselines, and the seed CNN on digits under two recipes.
-    Measured (3 seeds): best fused vqa 99.02 ± 0.15% (`cnn_lstm_gated`), seed CNN
-    on digits 99.46 ± 0.02% with `zoo+augment` (README, "The MNIST+text demo").
+    Measured (3 seeds, `zoo demo --seeds 3`, 23 min 30 s): best fused vqa
+    99.24 ± 0.12% (`cnn_lstm_gated`), seed CNN on digits 99.47 ± 0.05% with
+    `zoo+augment` (README, "The MNIST+text demo").
     """
     return [
         *_digits_rows(5),
@@ -185,13 +186,14 @@ def _default_grid() -> list[GridEntry]:
 
 
 def _full_grid() -> list[GridEntry]:
-    """`make demo-full` (= `zoo demo --full --seeds 3`): 1 h 59 min on 2 CPU cores.
+    """`make demo-full` (= `zoo demo --full --seeds 3`): 1 h 59 min on 2 shared CPU cores (2026-11-23).
 
     Every fused classifier of the registry on vqa and caption, with the
     default grid's recipes and epochs, so every row it shares with the default
-    grid is the same experiment and the two tables compare. Measured (3 seeds):
-    vqa 62.5% (seed's linear concat, late fusion) to 99.0% (gated); caption
-    89.2% (cross-attention) to 95.5% (README, "The MNIST+text demo").
+    grid is the same experiment and the two tables compare. Measured (3 seeds,
+    2026-11-23, with 3 epochs on vqa): vqa 62.5% (seed's linear concat, late
+    fusion) to 99.0% (gated); caption 89.2% (cross-attention) to 95.5%
+    (README, "The MNIST+text demo").
     """
     return [
         *_digits_rows(5),

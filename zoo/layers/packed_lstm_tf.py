@@ -74,7 +74,14 @@ def packed_lstm(inputs, mask, kernel, recurrent_kernel, bias, *, return_sequence
     """
     if mask is None:
         mask = tf.ones(tf.shape(inputs)[:2], tf.bool)
-    h_packed, offsets, row_of, count = _packed_steps(inputs, mask, kernel, recurrent_kernel, bias)
+    context = tf.distribute.get_replica_context()
+    # One traced function shared by the replicas of a multi-replica step gave
+    # results that differ from one replica's (the first loss of a 2-CPU
+    # MirroredStrategy run moved by 1.5e-5, where unshared it is bitwise the
+    # same), so each replica there builds its own graph.
+    shared = context is None or context.num_replicas_in_sync == 1
+    run = _packed_steps if shared else _packed_steps.python_function
+    h_packed, offsets, row_of, count = run(inputs, mask, kernel, recurrent_kernel, bias)
     if return_sequences:
         index = tf.gather(offsets, tf.maximum(count - 1, 0)) + row_of[:, None]
         outputs = tf.gather(h_packed, index)
