@@ -159,11 +159,11 @@ def _quick_grid() -> list[GridEntry]:
 
 
 # Fusion rows train 4 epochs on vqa, 3 on caption. After 3 epochs vqa is still
-# converging (validation accuracy 97.8-98.3%, rising by half a point per epoch),
+# converging (validation accuracy 97.8-98.3%, up 0.4-2.3 points from epoch 2),
 # so the best fused row's test accuracy moved by up to 2 points with nothing
 # but float rounding changed: cnn_lstm_gated, seeds 0-3, 3 epochs, 97.03-99.25%
 # across two LSTM kernels and a 1e-6 input perturbation; 4 epochs gave
-# 98.81-99.33% (about 8 s more per row on 2 cores).
+# 98.81-99.33%, for 9-12 s more per row (single-seed demos on 2 idle cores).
 VQA_FUSION_EPOCHS = 4
 CAPTION_FUSION_EPOCHS = 3
 

@@ -42,12 +42,12 @@ class _Packing:
     def __init__(self, mask, steps: int):
         mask_i = tf.cast(mask, tf.int32)
         time = tf.range(steps)
-        self.lengths = tf.reduce_sum(mask_i, axis=1)
+        lengths = tf.reduce_sum(mask_i, axis=1)
         # A text's real tokens first, in order: any mask becomes right padding.
         order = tf.argsort(tf.where(mask, time[None, :], time[None, :] + steps), axis=1, stable=True)
-        perm = tf.argsort(-self.lengths, stable=True)
+        perm = tf.argsort(-lengths, stable=True)
         self.row_of = tf.argsort(perm)  # original row -> packed row
-        sorted_lengths = tf.gather(self.lengths, perm)
+        sorted_lengths = tf.gather(lengths, perm)
         running = time[:, None] < sorted_lengths[None, :]  # [T, B]: a prefix of rows at each step
         self.sizes = tf.reduce_sum(tf.cast(running, tf.int32), axis=1)
         self.size_list = tf.unstack(self.sizes, num=steps)
@@ -95,11 +95,11 @@ def packed_lstm(inputs, mask, kernel, recurrent_kernel, bias, *, return_sequence
 # tracing the unrolled steps and their gradient is the slow part of a first step.
 @tf.function(autograph=False)
 def _packed_steps(inputs, mask, kernel, recurrent_kernel, bias):
-    """The last layer's outputs at every real step, packed time-major, and where to find them."""
+    """The layer's outputs at every real step, packed time-major, and where each text's are."""
     steps, features = inputs.shape[1], inputs.shape[2]
     packing = _Packing(mask, steps)
     x_packed = tf.gather(tf.reshape(inputs, [-1, features]), packing.source)
-    h_packed = _recurrence(x_packed, kernel, recurrent_kernel, bias, packing, recurrent_kernel.shape[0])
+    h_packed = _recurrence(x_packed, kernel, recurrent_kernel, bias, packing)
     return h_packed, packing.offsets, packing.row_of, packing.count
 
 
@@ -109,9 +109,9 @@ def _gate_scale(units: int, dtype, sigmoid_gates: float, candidate: float):
     return tf.cast(tf.concat(values, 0), dtype)
 
 
-def _recurrence(x_packed, kernel, recurrent_kernel, bias, packing: _Packing, units: int):
-    steps = len(packing.size_list)
+def _recurrence(x_packed, kernel, recurrent_kernel, bias, packing: _Packing):
     sizes = packing.size_list
+    steps, units = len(sizes), recurrent_kernel.shape[0]
 
     @tf.custom_gradient
     def run(x_packed, kernel, recurrent_kernel, bias):
