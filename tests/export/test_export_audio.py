@@ -14,6 +14,7 @@ from export_helpers import build_tiny, images
 import zoo
 from zoo.cli.main import main
 from zoo.export import read_metadata
+from zoo.export.model_call import SPLIT_MIN_BATCH
 from zoo.training import runfiles
 
 CLASSES = ["zero", "one", "two"]
@@ -67,11 +68,13 @@ def test_metadata_names_rate_dtypes_and_cap(audio_export):
     assert (metadata["audio_sample_rate"], metadata["max_audio_samples"]) == (8000, 80000)
 
 
-def test_int16_and_float32_audio_round_trip_equal_to_keras(audio_model, audio_serving):
-    image = images(4, seed=1)
+# A batch of SPLIT_MIN_BATCH runs the image tower outside XLA (zoo.export.tower_split).
+@pytest.mark.parametrize("batch", [4, SPLIT_MIN_BATCH])
+def test_int16_and_float32_audio_round_trip_equal_to_keras(audio_model, audio_serving, batch):
+    image = images(batch, seed=1)
     # Shorter and longer than the model's 1,024-sample window: the model pads or crops.
     for length in (700, 3000):
-        audio = waveforms(4, length, seed=length)
+        audio = waveforms(batch, length, seed=length)
         expected = keras_reference(audio_model, image, audio)
         raw = audio_serving.signatures["serving_default"](image=tf.constant(image), audio=tf.constant(audio))
         np.testing.assert_allclose(raw["probabilities"].numpy(), expected, atol=1e-5)

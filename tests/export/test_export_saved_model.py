@@ -12,6 +12,7 @@ from export_helpers import CLASS_NAMES, VOCABULARY, build_tiny, images, referenc
 
 import zoo
 from zoo.export import MAX_TEXT_BYTES, read_metadata
+from zoo.export.model_call import SPLIT_MIN_BATCH
 
 InvalidArgument = tf.errors.InvalidArgumentError
 
@@ -20,7 +21,9 @@ def _call(serving, signature="serving_default", **inputs):
     return {k: v.numpy() for k, v in serving.signatures[signature](**inputs).items()}
 
 
-@pytest.mark.parametrize("batch", [1, 5])
+# 1 and 5 run the whole model under XLA; SPLIT_MIN_BATCH + 3 runs it in parts
+# (image tower outside XLA, zoo.export.tower_split).
+@pytest.mark.parametrize("batch", [1, 5, SPLIT_MIN_BATCH + 3])
 def test_matches_in_memory_model(serving, tiny_model, batch):
     image, text = images(batch, seed=batch), texts(batch)
     out = _call(serving, image=tf.constant(image), text=tf.constant(list(text)))
@@ -31,8 +34,9 @@ def test_matches_in_memory_model(serving, tiny_model, batch):
     assert [n.decode() for n in out["class_name"]] == [CLASS_NAMES[i] for i in out["label"]]
 
 
-def test_float_signature_matches(serving, tiny_model):
-    image, text = images(3), texts(3)
+@pytest.mark.parametrize("batch", [3, SPLIT_MIN_BATCH])
+def test_float_signature_matches(serving, tiny_model, batch):
+    image, text = images(batch), texts(batch)
     out = _call(serving, "serving_float", image=tf.constant(image / np.float32(255.0)), text=tf.constant(list(text)))
     np.testing.assert_allclose(out["probabilities"], reference(tiny_model, image, text), atol=1e-5)
 

@@ -33,6 +33,12 @@ import tensorflow as tf
 
 from zoo.core import keys
 from zoo.export import MAX_TEXT_BYTES
+from zoo.export.model_call import (
+    SPLIT_MIN_BATCH,
+    compiled_model_outputs,
+    numeric_outputs,
+    output_names,
+)
 from zoo.export.spec import ModelSpec
 
 __all__ = [
@@ -46,6 +52,7 @@ __all__ = [
     "make_token_id_function",
     "output_names",
     "compiled_model_outputs",
+    "SPLIT_MIN_BATCH",
     "named_outputs",
     "empty_outputs",
     "padded_shape",
@@ -167,67 +174,15 @@ def guarded(checks: list[Check], compute: Callable[[], dict], empty: Callable[[]
     return tf.cond(ok, compute, fail)
 
 
-def output_names(spec: ModelSpec) -> dict[str, dict[str, str]]:
-    """Signature output names per head.
-
-    The first head's outputs are `probabilities`, `label` and `class_name`;
-    the other heads' are prefixed with the head name (`parity_label`).
-    """
-    names = {}
-    for i, head in enumerate(spec.heads):
-        prefix = "" if i == 0 else f"{head}_"
-        names[head] = {
-            "probabilities": f"{prefix}probabilities",
-            "label": f"{prefix}label",
-            "class_name": f"{prefix}class_name",
-        }
-    return names
-
-
 def named_outputs(model, spec: ModelSpec, feeds: dict, class_names: dict, compute=None) -> dict[str, tf.Tensor]:
     """Probabilities, labels and class names per head; `compute` replaces the numeric part (an XLA build)."""
-    outputs = (compute or functools.partial(_numeric_outputs, model, spec))(feeds)
+    outputs = (compute or functools.partial(numeric_outputs, model, spec))(feeds)
     names = output_names(spec)
     for head in spec.heads:
         if head in class_names:
             table = tf.constant(class_names[head], dtype=tf.string)
             outputs[names[head]["class_name"]] = tf.gather(table, outputs[names[head]["label"]])
     return outputs
-
-
-def _numeric_outputs(model, spec: ModelSpec, feeds: dict) -> dict[str, tf.Tensor]:
-    inputs = {t.name: feeds[t.name] for t in model.inputs}
-    structure = model.input
-    if isinstance(structure, dict):
-        call_inputs = {k: inputs[v.name] for k, v in structure.items()}
-    elif isinstance(structure, list | tuple):
-        call_inputs = [inputs[t.name] for t in structure]
-    else:
-        call_inputs = inputs[structure.name]
-    result = model(call_inputs, training=False)
-    if isinstance(result, dict):
-        per_head = [result[h] for h in spec.heads]
-    elif isinstance(result, list | tuple):
-        per_head = list(result)
-    else:
-        per_head = [result]
-    names = output_names(spec)
-    outputs = {}
-    for head, probabilities in zip(spec.heads, per_head, strict=True):
-        probabilities = tf.cast(probabilities, tf.float32)
-        outputs[names[head]["probabilities"]] = tf.identity(probabilities)
-        outputs[names[head]["label"]] = tf.argmax(probabilities, axis=-1, output_type=tf.int64)
-    return outputs
-
-
-def compiled_model_outputs(model, spec: ModelSpec) -> Callable[[dict], dict]:
-    """The model's numeric outputs (probabilities, labels) as one XLA-compiled function.
-
-    String work (tokenizing, class names) cannot be compiled and stays outside;
-    XLA compiles once per input shape, so the first call at a new batch size
-    pays the compilation.
-    """
-    return tf.function(functools.partial(_numeric_outputs, model, spec), jit_compile=True)
 
 
 def make_serving_function(
