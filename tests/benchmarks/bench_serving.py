@@ -8,6 +8,9 @@ Variants:
 - `saved_model`: the `serving_default` signature of `zoo.export` loaded with
   `tf.saved_model.load`, fed raw uint8 images and raw strings (input checks,
   scaling and tokenization included).
+- `saved_model_whole_xla`: the same export with the model never called in
+  parts (`zoo.export.model_call.SPLIT_MIN_BATCH` past any batch): what
+  batch 128 costs with the whole model under XLA.
 - `predict`: `model.predict` on ready inputs (float images, token ids).
 - `jit_call`: `tf.function(model, jit_compile=True)` on ready inputs (XLA).
 - `jit_call+tokenize`: the tokenizer (string ops cannot be compiled) then the
@@ -32,6 +35,7 @@ import tensorflow as tf  # noqa: E402
 
 import zoo  # noqa: E402
 from zoo.data.text import Tokenizer  # noqa: E402
+from zoo.export import model_call  # noqa: E402
 
 QUESTIONS = [b"is it even?", b"what digit is this?", b"is it greater than four?", b"does the image show a seven?"]
 
@@ -42,14 +46,18 @@ def _vocabulary(size: int) -> list[str]:
     return ["", "[UNK]"] + words + [f"w{i}" for i in range(size - 2 - len(words))]
 
 
-def _variants(model, export_dir: str, vocabulary: list[str], max_length: int):
-    signature = tf.saved_model.load(export_dir).signatures["serving_default"]
+def _variants(model, export_dirs: dict[str, str], vocabulary: list[str], max_length: int):
+    signature = tf.saved_model.load(export_dirs["saved_model"]).signatures["serving_default"]
+    whole_signature = tf.saved_model.load(export_dirs["saved_model_whole_xla"]).signatures["serving_default"]
     tokenizer = Tokenizer(vocabulary, max_length)
     jit = tf.function(lambda image, ids: model({"image": image, "token_ids": ids}, training=False), jit_compile=True)
     tokenize = tf.function(tokenizer.__call__)
 
     def saved_model(raw, ready):
         return signature(image=raw["image"], text=raw["text"])["probabilities"].numpy()
+
+    def saved_model_whole_xla(raw, ready):
+        return whole_signature(image=raw["image"], text=raw["text"])["probabilities"].numpy()
 
     def predict(raw, ready):
         return model.predict(ready, verbose=0, batch_size=len(ready["image"]))
@@ -61,7 +69,7 @@ def _variants(model, export_dir: str, vocabulary: list[str], max_length: int):
         image = tf.cast(raw["image"], tf.float32) / 255.0
         return jit(image, tokenize(raw["text"])).numpy()
 
-    return {"saved_model": saved_model, "predict": predict, "jit_call": jit_call, "jit_call+tokenize": jit_call_tokenize}
+    return {"saved_model": saved_model, "saved_model_whole_xla": saved_model_whole_xla, "predict": predict, "jit_call": jit_call, "jit_call+tokenize": jit_call_tokenize}
 
 
 def _inputs(batch: int, vocabulary: list[str], max_length: int, seed: int = 0):
@@ -91,9 +99,15 @@ def main(argv=None) -> None:
     vocabulary = _vocabulary(1000)
     model = zoo.build(args.model, vocab_size=len(vocabulary), max_length=max_length)
     with tempfile.TemporaryDirectory() as tmp:
-        export_dir = os.path.join(tmp, "export")
-        zoo.export(model, export_dir, vocabulary=vocabulary)
-        variants = _variants(model, export_dir, vocabulary, max_length)
+        export_dirs = {name: os.path.join(tmp, name) for name in ("saved_model", "saved_model_whole_xla")}
+        zoo.export(model, export_dirs["saved_model"], vocabulary=vocabulary)
+        split_from = model_call.SPLIT_MIN_BATCH
+        model_call.SPLIT_MIN_BATCH = 2**31 - 1  # read when the export traces its signatures
+        try:
+            zoo.export(model, export_dirs["saved_model_whole_xla"], vocabulary=vocabulary)
+        finally:
+            model_call.SPLIT_MIN_BATCH = split_from
+        variants = _variants(model, export_dirs, vocabulary, max_length)
         small = _inputs(1, vocabulary, max_length)
         big = _inputs(128, vocabulary, max_length, seed=1)
 
@@ -123,12 +137,12 @@ def main(argv=None) -> None:
     print(f"model {args.model} (28x28x1 image, {max_length} tokens), {tf.config.threading.get_inter_op_parallelism_threads() or os.cpu_count()} "
           f"CPU threads; {args.rounds} interleaved rounds, {args.calls} batch-1 calls and {args.big_calls} "
           "batch-128 calls per variant per round")
-    print(f"{'variant':<20} {'b1 p50 ms':>10} {'b1 p99 ms':>10} {'b128 ex/s':>11} {'b128 vs saved_model':>20}")
+    print(f"{'variant':<22} {'b1 p50 ms':>10} {'b1 p99 ms':>10} {'b128 ex/s':>11} {'b128 vs saved_model':>20}")
     base = float(np.median(throughput["saved_model"]))
     for name in variants:
         ms = np.array(latencies[name]) * 1000
         rate = float(np.median(throughput[name]))
-        print(f"{name:<20} {np.percentile(ms, 50):>10.2f} {np.percentile(ms, 99):>10.2f} {rate:>11.0f} {rate / base:>19.2f}x")
+        print(f"{name:<22} {np.percentile(ms, 50):>10.2f} {np.percentile(ms, 99):>10.2f} {rate:>11.0f} {rate / base:>19.2f}x")
 
 
 if __name__ == "__main__":

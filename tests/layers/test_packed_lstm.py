@@ -130,6 +130,60 @@ def test_on_a_gpu_training_stays_with_keras_which_picks_cudnn(monkeypatch, packe
     assert packed_calls == []
 
 
+@pytest.fixture
+def grouped_calls(monkeypatch):
+    calls = []
+    kernel = packed_lstm_tf.grouped_lstm
+
+    def counting(*args, **kwargs):
+        calls.append(kwargs["return_sequences"])
+        return kernel(*args, **kwargs)
+
+    monkeypatch.setattr(packed_lstm_tf, "grouped_lstm", counting)
+    return calls
+
+
+def _texts_and_masks(batch, steps=7, seed=2):
+    """Inputs with every kind of mask: right padding of every length, gaps, padding only, none."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(batch, steps, 3)).astype("float32")
+    mask = np.arange(steps)[None, :] < rng.integers(0, steps + 1, size=(batch, 1))
+    mask[::3] = rng.random((len(mask[::3]), steps)) < 0.5
+    return x, mask
+
+
+@pytest.mark.parametrize("return_sequences", [False, True], ids=["last", "sequences"])
+@pytest.mark.parametrize("batch", [1, 6, 29], ids=["one", "one-group", "four-groups"])
+def test_inference_under_xla_equals_keras_under_any_mask(return_sequences, batch, grouped_calls):
+    keras_layer, packed = _pair(return_sequences=return_sequences)
+    x, mask = _texts_and_masks(batch)
+    want = keras_layer(x, mask=mask, training=False)
+    have = tf.function(lambda: packed(x, mask=mask, training=False), jit_compile=True)()
+    assert grouped_calls == [return_sequences], "inference under XLA runs the grouped kernel"
+    np.testing.assert_allclose(np.asarray(have), np.asarray(want), atol=1e-6)
+
+
+def test_inference_under_xla_with_a_batch_size_known_only_when_compiled(grouped_calls):
+    keras_layer, packed = _pair(return_sequences=True)
+    run = tf.function(lambda x, mask: packed(x, mask=mask, training=False), jit_compile=True,
+                      input_signature=[tf.TensorSpec([None, 7, 3]), tf.TensorSpec([None, 7], tf.bool)])
+    for batch in (2, 17):
+        x, mask = _texts_and_masks(batch, seed=batch)
+        np.testing.assert_allclose(np.asarray(run(x, mask)), np.asarray(keras_layer(x, mask=mask)), atol=1e-6)
+    assert grouped_calls == [True]
+
+
+def test_inference_outside_xla_and_on_a_gpu_runs_keras_own_lstm(monkeypatch, grouped_calls):
+    layer = PackedLSTM(4)
+    layer(X, mask=MASK, training=False)
+    tf.function(lambda: layer(X, mask=MASK, training=False))()
+    assert grouped_calls == []
+    monkeypatch.setattr(tf.config, "list_logical_devices", lambda kind=None: ["/GPU:0"] if kind == "GPU" else [])
+    # Traced only: with the GPU stubbed in, Keras builds cuDNN's op, which this CPU cannot run.
+    tf.function(lambda: layer(X, mask=MASK, training=False), jit_compile=True).get_concrete_function()
+    assert grouped_calls == []
+
+
 def test_it_passes_the_keras_layer_checks():
     run_layer_test(PackedLSTM, {"units": 4, "return_sequences": True}, X, expected_output_shape=(6, 5, 4),
                    expected_num_trainable_weights=3)

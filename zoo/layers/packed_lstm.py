@@ -1,4 +1,4 @@
-"""`keras.layers.LSTM` that, when training on a CPU with TensorFlow, computes only the real steps of each text."""
+"""`keras.layers.LSTM` that, on a CPU with TensorFlow, skips the padding after each text when it trains and under XLA."""
 
 import keras
 
@@ -9,21 +9,26 @@ MAX_PACKED_STEPS = 64
 
 @keras.saving.register_keras_serializable(package="zoo")
 class PackedLSTM(keras.layers.LSTM):
-    """A `keras.layers.LSTM` whose CPU training step skips the padding.
+    """A `keras.layers.LSTM` whose CPU training step and XLA inference skip the padding.
 
-    Same arguments, weights, config and results as `keras.layers.LSTM`. When
-    it trains under TensorFlow without a GPU, it runs the kernel of
-    `zoo.layers.packed_lstm_tf`: each text's steps after its last real token
-    are not computed at all (on texts padded to twice their mean length this
-    halves the work), and the backward pass is written out by hand. Masked
-    steps still leave the state unchanged, as Keras' masking defines them.
+    Same arguments, weights, config and results as `keras.layers.LSTM`. Under
+    TensorFlow without a GPU it runs a kernel of `zoo.layers.packed_lstm_tf`:
 
-    Everywhere else it is `keras.layers.LSTM` unchanged: inference (so XLA and
-    the ONNX and LiteRT converters see Keras' own graph), GPUs (cuDNN), JAX and
-    PyTorch, XLA-compiled training steps, and the configurations the kernel
-    does not cover (dropout, `go_backwards`, `stateful`, `return_state`, an
-    initial state, other activations, no bias, a text length unknown or over
-    `MAX_PACKED_STEPS`).
+    - training: each text's steps after its last real token are not computed
+      at all (on texts padded to twice their mean length this halves the
+      work), and the backward pass is written out by hand;
+    - inference inside an XLA-compiled function (the zoo's SavedModel
+      serving): the batch is sorted into length groups and each group's time
+      loop stops after its longest text.
+
+    Masked steps still leave the state unchanged, as Keras' masking defines them.
+
+    Everywhere else it is `keras.layers.LSTM` unchanged: inference outside XLA
+    (so the ONNX and LiteRT converters see Keras' own graph), GPUs (cuDNN),
+    JAX and PyTorch, XLA-compiled training steps, and the configurations the
+    kernels do not cover (dropout while training, `go_backwards`, `stateful`,
+    `return_state`, an initial state, other activations, no bias, a text
+    length unknown or over `MAX_PACKED_STEPS`).
 
     Example:
 
@@ -31,36 +36,40 @@ class PackedLSTM(keras.layers.LSTM):
     """
 
     def call(self, sequences, initial_state=None, mask=None, training=False):
-        if initial_state is None and self._runs_packed(sequences, training):
-            from zoo.layers import packed_lstm_tf
-
+        kernel = self._kernel(sequences, training) if initial_state is None else None
+        if kernel is not None:
             if isinstance(mask, (list, tuple)):
                 mask = mask[0]
             cell = self.cell
-            outputs = packed_lstm_tf.packed_lstm(
+            outputs = kernel(
                 sequences, mask, cell.kernel.value, cell.recurrent_kernel.value, cell.bias.value,
                 return_sequences=self.return_sequences,
             )
             return keras.ops.cast(outputs, self.compute_dtype)
         return super().call(sequences, initial_state=initial_state, mask=mask, training=training)
 
-    def _runs_packed(self, sequences, training) -> bool:
-        if training is not True or keras.backend.backend() != "tensorflow":
-            return False
+    def _kernel(self, sequences, training):
+        """The `packed_lstm_tf` kernel for this call, or None for Keras' own LSTM."""
+        if keras.backend.backend() != "tensorflow":
+            return None
         cell = self.cell
         plain = (
             not (self.stateful or self.return_state or self.go_backwards)
             and cell.use_bias
-            and not cell.dropout
-            and not cell.recurrent_dropout
             and cell.activation is keras.activations.tanh
             and cell.recurrent_activation is keras.activations.sigmoid
             and sequences.shape[1] is not None
             and sequences.shape[1] <= MAX_PACKED_STEPS
         )
         if not plain:
-            return False
+            return None
         from zoo.layers import packed_lstm_tf
 
-        return not packed_lstm_tf.keras_lstm_preferred()
-
+        if packed_lstm_tf.gpu_present():
+            return None
+        in_xla = packed_lstm_tf.in_xla_context()
+        if training is True and in_xla is False and not (cell.dropout or cell.recurrent_dropout):
+            return packed_lstm_tf.packed_lstm
+        if training is not True and in_xla:
+            return packed_lstm_tf.grouped_lstm
+        return None
