@@ -161,7 +161,8 @@ def main(argv=None) -> int:
                 figures = {"zoo_train_eps": zoo_training(images, tokens, labels, args.steps + 10), **serving.measure()}
             for key, value in figures.items():
                 rounds.setdefault(key, []).append(value)
-        print(f"round {index + 1}: " + ", ".join(f"{k} {v[-1]:.1f}" for k, v in rounds.items()), flush=True)
+        print(f"round {index + 1}: " + ", ".join(f"{k} {v[-1]:.{2 if k.endswith('_ms') else 0}f}" for k, v in rounds.items()),
+              flush=True)
 
     medians = {key: statistics.median(values) for key, values in rounds.items()}
     print("\nmedians over rounds:")

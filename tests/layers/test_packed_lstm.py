@@ -42,17 +42,27 @@ def _output_and_gradients(layer, mask, *, training=True, compile_=None):
     return [np.asarray(value) for value in run()]
 
 
-@pytest.fixture
-def packed_calls(monkeypatch):
+def _count_calls(monkeypatch, kernel_name):
+    """Records each call of a `packed_lstm_tf` kernel (its `return_sequences`)."""
     calls = []
-    kernel = packed_lstm_tf.packed_lstm
+    kernel = getattr(packed_lstm_tf, kernel_name)
 
     def counting(*args, **kwargs):
         calls.append(kwargs["return_sequences"])
         return kernel(*args, **kwargs)
 
-    monkeypatch.setattr(packed_lstm_tf, "packed_lstm", counting)
+    monkeypatch.setattr(packed_lstm_tf, kernel_name, counting)
     return calls
+
+
+@pytest.fixture
+def packed_calls(monkeypatch):
+    return _count_calls(monkeypatch, "packed_lstm")
+
+
+@pytest.fixture
+def grouped_calls(monkeypatch):
+    return _count_calls(monkeypatch, "grouped_lstm")
 
 
 @pytest.mark.parametrize("return_sequences", [False, True], ids=["last", "sequences"])
@@ -128,19 +138,6 @@ def test_on_a_gpu_training_stays_with_keras_which_picks_cudnn(monkeypatch, packe
     monkeypatch.setattr(tf.config, "list_logical_devices", lambda kind=None: ["/GPU:0"] if kind == "GPU" else [])
     PackedLSTM(4)(X, mask=MASK, training=True)
     assert packed_calls == []
-
-
-@pytest.fixture
-def grouped_calls(monkeypatch):
-    calls = []
-    kernel = packed_lstm_tf.grouped_lstm
-
-    def counting(*args, **kwargs):
-        calls.append(kwargs["return_sequences"])
-        return kernel(*args, **kwargs)
-
-    monkeypatch.setattr(packed_lstm_tf, "grouped_lstm", counting)
-    return calls
 
 
 def _texts_and_masks(batch, steps=7, seed=2):

@@ -24,7 +24,7 @@ class PackedLSTM(keras.layers.LSTM):
     Masked steps still leave the state unchanged, as Keras' masking defines them.
 
     Everywhere else it is `keras.layers.LSTM` unchanged: inference outside XLA
-    (so the ONNX and LiteRT converters see Keras' own graph), GPUs (cuDNN),
+    (so the ONNX and LiteRT converters see Keras' own graph), GPUs (cuDNN), TPUs,
     JAX and PyTorch, XLA-compiled training steps, and the configurations the
     kernels do not cover (dropout while training, `go_backwards`, `stateful`,
     `return_state`, an initial state, other activations, no bias, a text
@@ -65,7 +65,7 @@ class PackedLSTM(keras.layers.LSTM):
             return None
         from zoo.layers import packed_lstm_tf
 
-        if packed_lstm_tf.gpu_present():
+        if packed_lstm_tf.accelerator_present():
             return None
         in_xla = packed_lstm_tf.in_xla_context()
         if training is True and in_xla is False and not (cell.dropout or cell.recurrent_dropout):
