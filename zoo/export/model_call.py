@@ -70,7 +70,8 @@ def _head_outputs(result, spec: ModelSpec) -> dict[str, tf.Tensor]:
 # runs in parts. Seed model, SavedModel `serving_default` on a 2-core CPU,
 # median ms of 5 interleaved rounds, whole model under XLA vs in parts:
 # batch 1 0.51 vs 0.63, 4 0.84 vs 0.92, 8 0.99 vs 0.98, 16 1.49 vs 1.35,
-# 32 2.43 vs 2.00, 128 8.08 vs 6.38.
+# 32 2.43 vs 2.00, 128 8.08 vs 6.38. With PackedLSTM's grouped kernel in both:
+# 16 1.31 vs 1.26, 32 2.20 vs 1.87.
 SPLIT_MIN_BATCH = 16
 
 

@@ -33,12 +33,7 @@ import tensorflow as tf
 
 from zoo.core import keys
 from zoo.export import MAX_TEXT_BYTES
-from zoo.export.model_call import (
-    SPLIT_MIN_BATCH,
-    compiled_model_outputs,
-    numeric_outputs,
-    output_names,
-)
+from zoo.export.model_call import compiled_model_outputs, numeric_outputs, output_names
 from zoo.export.spec import ModelSpec
 
 __all__ = [
@@ -52,7 +47,6 @@ __all__ = [
     "make_token_id_function",
     "output_names",
     "compiled_model_outputs",
-    "SPLIT_MIN_BATCH",
     "named_outputs",
     "empty_outputs",
     "padded_shape",
