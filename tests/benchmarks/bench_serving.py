@@ -100,11 +100,11 @@ def main(argv=None) -> None:
     model = zoo.build(args.model, vocab_size=len(vocabulary), max_length=max_length)
     with tempfile.TemporaryDirectory() as tmp:
         export_dirs = {name: os.path.join(tmp, name) for name in ("saved_model", "saved_model_whole_xla")}
-        zoo.export(model, export_dirs["saved_model"], vocabulary=vocabulary)
+        zoo.export_model(model, export_dirs["saved_model"], vocabulary=vocabulary)
         split_from = model_call.SPLIT_MIN_BATCH
         model_call.SPLIT_MIN_BATCH = 2**31 - 1  # read when the export traces its signatures
         try:
-            zoo.export(model, export_dirs["saved_model_whole_xla"], vocabulary=vocabulary)
+            zoo.export_model(model, export_dirs["saved_model_whole_xla"], vocabulary=vocabulary)
         finally:
             model_call.SPLIT_MIN_BATCH = split_from
         variants = _variants(model, export_dirs, vocabulary, max_length)
