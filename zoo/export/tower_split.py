@@ -85,19 +85,12 @@ def split_towers(model, image_input: str = keys.IMAGE) -> TowerSplit | None:
         The `TowerSplit`, or None where the model has no such split (not a
         functional model, no image input, or no convolution in its tower).
     """
-    if (
-        not isinstance(model, keras.Model)
-        or not hasattr(model, "operations")
-        or not getattr(model, "inputs", None)
-    ):
+    if not (isinstance(model, keras.Model) and hasattr(model, "operations") and getattr(model, "inputs", None)):
         return None
     inputs = {tensor.name: tensor for tensor in model.inputs}
     try:
         frontier = _frontier(inputs, keras.tree.flatten(model.output))
-    except (
-        AttributeError,
-        RecursionError,
-    ):  # not a graph of Keras layer calls, or too deep to walk
+    except (AttributeError, RecursionError):  # not a graph of Keras layer calls, or too deep to walk
         return None
     towers, sources = [], []
     for name, tensor in inputs.items():
@@ -105,9 +98,7 @@ def split_towers(model, image_input: str = keys.IMAGE) -> TowerSplit | None:
         if outputs:
             function = keras.Function([tensor], outputs, name=f"{model.name}_{name}_tower")
             convolutional = any(_has_convolution(operation) for operation in function.operations)
-            towers.append(
-                Tower(name, function, compiled=not (name == image_input and convolutional))
-            )
+            towers.append(Tower(name, function, compiled=not (name == image_input and convolutional)))
     if all(tower.compiled for tower in towers):
         return None
     for tensor, origin in frontier:
@@ -116,9 +107,7 @@ def split_towers(model, image_input: str = keys.IMAGE) -> TowerSplit | None:
         else:
             tower = next(t for t in towers if t.input_name == origin)
             sources.append((origin, _index(tower.function.outputs, tensor)))
-    head = keras.Function(
-        [tensor for tensor, _ in frontier], model.output, name=f"{model.name}_head"
-    )
+    head = keras.Function([tensor for tensor, _ in frontier], model.output, name=f"{model.name}_head")
     return TowerSplit(tuple(towers), head, tuple(sources))
 
 
