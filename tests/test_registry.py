@@ -1,3 +1,5 @@
+import gc
+
 import keras
 import pytest
 
@@ -155,6 +157,19 @@ def test_card_macs_of_the_seed_cnn_match_hand_count():
     # conv1 26*26*9*32 + conv2 11*11*(9*32)*64 + dense 1600*128 + head 128*10
     expected = 26 * 26 * 9 * 32 + 11 * 11 * 9 * 32 * 64 + 1600 * 128 + 128 * 10
     assert zoo.describe("cnn_seed")["macs_per_example"] == expected
+
+
+def test_describe_keeps_no_built_model_alive():
+    """Listing the catalog must not hold every model's weights in memory."""
+    card = zoo.describe("cnn_seed", num_classes=7)
+    card["inputs"][0]["shape"].append("edited")
+    gc.collect()
+    alive = [o for o in gc.get_objects() if isinstance(o, keras.Model) and o.name == "cnn_seed"
+             and o.outputs[0].shape[-1] == 7]
+    assert alive == []
+    # The cached figures are not the caller's to edit.
+    assert zoo.describe("cnn_seed", num_classes=7)["inputs"] == [{"name": "image", "shape": [None, 28, 28, 1],
+                                                                "dtype": "float32"}]
 
 
 def test_card_reflects_overrides():

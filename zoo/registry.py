@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
 import fnmatch
@@ -269,22 +270,21 @@ def describe(name: str, **overrides) -> dict[str, Any]:
     Raises:
         ValueError: as `build`.
     """
-    from zoo.layers.cost import count_macs
-
     entry = get_entry(name)
     hyperparameters = resolve_hyperparameters(name, **overrides)
-    model = _build_cached(name, tuple(sorted((k, _hashable(v)) for k, v in hyperparameters.items())))
+    # A copy: callers may edit the card they get.
+    built = copy.deepcopy(_built_figures(name, tuple(sorted((k, _hashable(v)) for k, v in hyperparameters.items()))))
     return {
         "name": name,
         "description": entry.description,
         "origin": entry.origin,
         "modalities": list(entry.modalities),
         "fusion": entry.fusion,
-        "inputs": [_tensor_spec(t) for t in model.inputs],
-        "outputs": [_tensor_spec(t) for t in _flat_outputs(model)],
+        "inputs": list(built["inputs"]),
+        "outputs": list(built["outputs"]),
         "hyperparameters": {k: to_json(v) for k, v in hyperparameters.items()},
-        "parameters": int(model.count_params()),
-        "macs_per_example": int(count_macs(model)),
+        "parameters": built["parameters"],
+        "macs_per_example": built["macs_per_example"],
         "demo_accuracy": dict(entry.demo_accuracy) if entry.demo_accuracy else None,
         "weights": dict(entry.weights) if entry.weights else None,
     }
@@ -303,10 +303,20 @@ def require(condition: bool, key: str, value: Any, allowed: str) -> None:
 # --- internals -------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=64)
-def _build_cached(name: str, frozen_hyperparameters):
+# The figures of a card, not the model they are read from: a cache of built
+# models kept every one alive (bert_resnet50_concat alone holds 25 M weights).
+@functools.lru_cache(maxsize=256)
+def _built_figures(name: str, frozen_hyperparameters) -> dict[str, Any]:
+    from zoo.layers.cost import count_macs
+
     hyperparameters = {k: _thaw(v) for k, v in frozen_hyperparameters}
-    return get_entry(name).builder(**hyperparameters)
+    model = get_entry(name).builder(**hyperparameters)
+    return {
+        "inputs": tuple(_tensor_spec(t) for t in model.inputs),
+        "outputs": tuple(_tensor_spec(t) for t in _flat_outputs(model)),
+        "parameters": int(model.count_params()),
+        "macs_per_example": int(count_macs(model)),
+    }
 
 
 def _hashable(value):
