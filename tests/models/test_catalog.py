@@ -9,15 +9,9 @@ from zoo.testing import random_inputs, run_model_test, small_overrides
 
 ALL = zoo.list_models()
 TEXT_MODELS = [name for name in ALL if "text" in zoo.registry.get_entry(name).modalities]
-# The slowest round trips (5 s each on 2 cores) of families whose first member
-# (bert_resnet_concat_tiny, cnn_audio_lstm_concat) stays in the default run;
-# they run with the slow tests, so the default run keeps its 10-minute budget.
-SLOW_ROUND_TRIPS = {"bert_resnet_xattn_tiny", "bert_resnet_gated_tiny", "bert_resnet50_concat",
-                    "cnn_audio_lstm_xattn", "cnn_audio_lstm_gated"}
 
 
-@pytest.mark.parametrize("name", [pytest.param(name, marks=pytest.mark.slow) if name in SLOW_ROUND_TRIPS else name
-                                  for name in ALL])
+@pytest.mark.parametrize("name", ALL)
 def test_builds_trains_and_round_trips(name):
     overrides = small_overrides(name)
     model = zoo.build(name, **overrides)
