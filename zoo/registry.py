@@ -304,7 +304,7 @@ def require(condition: bool, key: str, value: Any, allowed: str) -> None:
 
 
 # The figures of a card, not the model they are read from: a cache of built
-# models kept every one alive (bert_resnet50_concat alone holds 25 M weights).
+# models kept every one alive (bert_resnet50_concat alone holds 134 M weights).
 @functools.lru_cache(maxsize=256)
 def _built_figures(name: str, frozen_hyperparameters) -> dict[str, Any]:
     from zoo.layers.cost import count_macs
