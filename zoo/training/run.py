@@ -49,6 +49,7 @@ from zoo.training import runfiles, runlock
 from zoo.training.config import TrainConfig
 from zoo.training.display import summary_writers
 from zoo.training.epochs import run_epochs
+from zoo.training.gradient_registry import StepGraphs
 from zoo.training.inputs import check_data_request, data_config, train_dataset, validation_dataset
 from zoo.training.profiling import StepProfiler, check_profile, profile_logdir
 from zoo.training.result import TrainResult
@@ -220,6 +221,7 @@ class _Run:
         self.timed_seconds = 0.0
         self.timed_steps = 0
         self.step_times: list[float] = []
+        self.step_graphs = StepGraphs()
 
     @contextlib.contextmanager
     def hold_folder(self):
@@ -339,7 +341,7 @@ class _Run:
         """The training function over `iterator`, traced for the model's current trainable weights."""
         return make_train_function(
             self.strategy, self.model, iterator, [t.name for t in self.model.inputs],
-            track_ids=self.on_batch_ids is not None, jit=self.config.jit,
+            track_ids=self.on_batch_ids is not None, jit=self.config.jit, step_graphs=self.step_graphs,
         )
 
     def _train(self, iterator, val_dist, manager, progress) -> list[dict[str, float]]:
@@ -355,6 +357,8 @@ class _Run:
             with stop_signals(self, manager, progress) as stop_check:
                 return run_epochs(self, train_exec, val_exec, val_dist, manager, progress, writers, stop_check)
         finally:
+            # The registry would keep every traced step, and the weights it holds, for good.
+            self.step_graphs.release()
             # A run stopped inside the range still writes what was traced.
             self.profiler.close()
             # Closing (not just flushing) releases the event files, so the folder can be moved or unmounted.

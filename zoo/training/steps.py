@@ -22,6 +22,7 @@ from zoo.core import keys
 from zoo.training import contrastive
 from zoo.training.config import TrainConfig, make_optimizer
 from zoo.training.finetune import make_fine_tune
+from zoo.training.gradient_registry import StepGraphs
 
 __all__ = ["seed_everything", "output_tasks", "build_model", "make_train_function", "make_validation_function",
            "model_inputs", "strip_spec", "check_element_spec", "read_metrics", "current_learning_rate"]
@@ -177,11 +178,14 @@ def _make_model(model_spec, overrides, config: TrainConfig, kind: str):
     raise ValueError(f"model={model_spec!r}: expected a registered name, a keras.Model or a function returning one.")
 
 
-def make_train_function(strategy, model, iterator, input_names, *, track_ids: bool, jit: bool) -> Callable:
+def make_train_function(
+    strategy, model, iterator, input_names, *, track_ids: bool, jit: bool, step_graphs: StepGraphs | None = None
+) -> Callable:
     """Returns `train_exec(count)`: runs `count` steps on batches from `iterator`, returns the example ids.
 
     Each local replica gets its own batch from the one checkpointable
-    iterator (`experimental_distribute_values_from_function`).
+    iterator (`experimental_distribute_values_from_function`). The graphs the
+    steps are traced in are noted in `step_graphs`, so the run can free them.
     """
     input_names = set(input_names)
     replica_step = contrastive.make_train_step(model) if contrastive.is_contrastive(model) else model.train_step
@@ -199,14 +203,20 @@ def make_train_function(strategy, model, iterator, input_names, *, track_ids: bo
         batch = strategy.experimental_distribute_values_from_function(value_fn)
         return batch, (tf.concat(ids, axis=0) if track_ids else None)
 
+    def note_graph():
+        if step_graphs is not None:
+            step_graphs.note_current_graph()
+
     @tf.function
     def one_step():
+        note_graph()
         batch, ids = next_batch()
         strategy.run(replica_step, args=(batch,))
         return ids if track_ids else tf.zeros([0], tf.int64)
 
     @tf.function
     def several_steps(count):
+        note_graph()
         collected = tf.TensorArray(tf.int64, size=0, dynamic_size=True, infer_shape=False, element_shape=[None])
         for i in tf.range(count):
             batch, ids = next_batch()
