@@ -51,15 +51,13 @@ class StepGraphs:
 
     def __init__(self):
         self._graphs: weakref.WeakSet = weakref.WeakSet()
-        registry = _registry()
-        self._known = set(registry) if registry is not None else set()
 
     def note_current_graph(self) -> None:
         """Records the graph being traced as one of the run's step functions."""
         self._graphs.add(tf.compat.v1.get_default_graph())
 
     def release(self) -> int:
-        """Removes the custom-gradient entries registered since creation that belong to the run's graphs.
+        """Removes the custom-gradient entries whose tensors belong to the run's graphs.
 
         Returns:
             How many entries were removed.
@@ -69,7 +67,7 @@ class StepGraphs:
             return 0
         control_flow = _control_flow_graph_types()
         removed = 0
-        for key in [k for k in registry if k not in self._known and str(k).startswith(_PREFIX)]:
+        for key in [k for k in registry if str(k).startswith(_PREFIX)]:
             owner = _owning_graph(registry[key], control_flow)
             if owner is not None and owner in self._graphs:
                 del registry[key]
