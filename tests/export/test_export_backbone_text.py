@@ -31,7 +31,7 @@ def exported(tmp_path_factory):
     return model, root, path
 
 
-def test_served_from_raw_image_and_text_in_a_fresh_process_equals_keras(exported):
+def test_served_from_raw_image_and_text_in_a_fresh_process_equals_keras_and_takes_batch_zero(exported):
     model, root, path = exported
     images = np.random.default_rng(0).integers(0, 256, (4, 28, 28, 1), dtype=np.uint8)
     np.save(root / "images.npy", images)
@@ -40,6 +40,8 @@ def test_served_from_raw_image_and_text_in_a_fresh_process_equals_keras(exported
         import tensorflow_text  # registers the tokenizer's ops, as the README says
         served = tf.saved_model.load({str(path)!r}).signatures["serving_default"]
         out = served(image=tf.constant(np.load({str(root / "images.npy")!r})), text=tf.constant({TEXTS!r}))
+        empty = served(image=tf.zeros([0, 28, 28, 1], tf.uint8), text=tf.constant([], tf.string))
+        assert empty["probabilities"].shape == (0, 3) and empty["class_name"].shape == (0,), empty
         print(json.dumps({{k: v.numpy().tolist() for k, v in out.items() if k != "class_name"}}))
         """
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}

@@ -240,3 +240,8 @@ def test_the_model_call_is_xla_compiled_unless_asked_not_to(tiny_model, tmp_path
     outputs = [tf.saved_model.load(str(p)).signatures["serving_default"](image=image, text=text) for p in (fast, plain)]
     np.testing.assert_allclose(outputs[0]["probabilities"], outputs[1]["probabilities"], atol=1e-5)
     np.testing.assert_array_equal(outputs[0]["label"], outputs[1]["label"])
+    # Only the plain path guards the model call against an empty batch; XLA runs it.
+    for path in (fast, plain):
+        empty = tf.saved_model.load(str(path)).signatures["serving_default"](
+            image=tf.zeros([0, 12, 12, 1], tf.uint8), text=tf.constant([], tf.string))
+        assert empty["probabilities"].shape == (0, 3) and empty["label"].shape == (0,)
