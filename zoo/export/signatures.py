@@ -219,7 +219,7 @@ def make_serving_function(
         if image is not None and text is not None:
             checks.append(check_same_batch(image, text))
 
-        def compute():
+        def prepared(image, text):
             feeds = {}
             if image is not None:
                 feeds[keys.IMAGE] = scale_image(static_image(image, spec.image_shape))
@@ -227,20 +227,27 @@ def make_serving_function(
                 encoded = tokenizer(tf.reshape(text, [-1]))
                 # A backbone's tokenizer (zoo.data.hub_text) gives all of its inputs by name.
                 feeds.update(encoded if isinstance(encoded, dict) else {keys.TOKEN_IDS: encoded})
-            if model_outputs is not None:
-                # XLA runs an empty batch like any other (and the split path starts at
-                # SPLIT_MIN_BATCH), so the guard below is left out: 7% of a batch-1 call.
-                return named_outputs(model, spec, feeds, class_names, model_outputs)
-            batch = tf.shape(next(iter(feeds.values())))[0]
-            # oneDNN's convolution rejects an empty batch on some CPUs, so the
-            # model runs only on a non-empty one.
-            return tf.cond(
-                batch > 0,
-                lambda: named_outputs(model, spec, feeds, class_names, model_outputs),
-                lambda: empty_outputs(spec, class_names),
-            )
+            return feeds
 
-        return guarded(checks, compute, lambda: empty_outputs(spec, class_names))
+        def no_feeds():
+            # The failing branch's structure; its asserts raise before it returns.
+            none_image = None if image is None else tf.zeros([0, *(d or 1 for d in spec.image_shape)], image.dtype)
+            return prepared(none_image, None if text is None else tf.constant([], tf.string))
+
+        # The model reads only what the checked branch gives, so it never runs on
+        # unchecked inputs, and its weights pass through no switch of the checks.
+        feeds = guarded(checks, lambda: prepared(image, text), no_feeds)
+        if model_outputs is not None:
+            # XLA runs an empty batch like any other.
+            return named_outputs(model, spec, feeds, class_names, model_outputs)
+        batch = tf.shape(next(iter(feeds.values())))[0]
+        # oneDNN's convolution rejects an empty batch on some CPUs, so the
+        # model runs only on a non-empty one.
+        return tf.cond(
+            batch > 0,
+            lambda: named_outputs(model, spec, feeds, class_names, model_outputs),
+            lambda: empty_outputs(spec, class_names),
+        )
 
     image_spec = tf.TensorSpec(None, image_dtype, name=keys.IMAGE)
     text_spec = tf.TensorSpec(None, tf.string, name=keys.TEXT)
