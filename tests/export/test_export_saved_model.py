@@ -245,3 +245,34 @@ def test_the_model_call_is_xla_compiled_unless_asked_not_to(tiny_model, tmp_path
         empty = tf.saved_model.load(str(path)).signatures["serving_default"](
             image=tf.zeros([0, 12, 12, 1], tf.uint8), text=tf.constant([], tf.string))
         assert empty["probabilities"].shape == (0, 3) and empty["label"].shape == (0,)
+
+
+def _classifier_cases():
+    from zoo.registry import get_entry
+
+    # Audio models: test_export_audio.py; KerasHub text backbones need their preset: test_export_backbone_text.py.
+    return [name for name in zoo.list_models() if "audio" not in get_entry(name).modalities
+            and "text_backbone" not in get_entry(name).defaults]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", _classifier_cases())
+def test_every_classifier_serves_one_example_and_an_empty_batch(name, tmp_path):
+    from zoo.export.kinds import model_kind
+    from zoo.registry import get_entry
+
+    small = dict(num_heads=2, attention_dim=8, gate_units=8, ff_dim=8, num_layers=1, widths=(4,))
+    model = build_tiny(name, **{k: v for k, v in small.items() if k in get_entry(name).defaults})
+    if model_kind(model) != "classifier":
+        pytest.skip("dual encoders and captioners serve other signatures (test_export_run_kinds.py)")
+    signature = tf.saved_model.load(str(zoo.export_model(model, tmp_path / "sm", vocabulary=VOCABULARY))).signatures[
+        "serving_default"]
+    _, specs = signature.structured_input_signature
+    image = images(1, shape=tuple(model.get_layer("image").output.shape[1:])) if "image" in specs else None
+    text = texts(1) if "text" in specs else None
+    raw = {k: tf.constant(v if k == "image" else list(v)) for k, v in (("image", image), ("text", text)) if v is not None}
+    expected = reference(model, image, text)
+    expected = expected[next(iter(expected))] if isinstance(expected, dict) else expected
+    np.testing.assert_allclose(signature(**raw)["probabilities"].numpy(), expected, atol=1e-5)
+    empty = signature(**{k: v[:0] for k, v in raw.items()})
+    assert empty["probabilities"].shape == (0, expected.shape[-1]) and empty["label"].shape == (0,)

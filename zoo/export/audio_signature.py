@@ -209,7 +209,7 @@ def make_audio_serving_function(
             checks += check_text(text, max_text_bytes)
         checks += check_batches(given)
 
-        def compute():
+        def prepared(image, audio, text):
             shape = padded_shape(audio, 2)
             # A reshape, not tf.ensure_shape, for the reason `static_image` gives.
             waveforms = tf.reshape(tf.cast(audio, tf.float32), tf.stack([shape[0], shape[1]]))
@@ -219,14 +219,27 @@ def make_audio_serving_function(
                 feeds[keys.IMAGE] = scale_image(static_image(image, spec.image_shape))
             if text is not None:
                 feeds[keys.TOKEN_IDS] = tokenizer(tf.reshape(text, [-1]))
-            # oneDNN's convolution rejects an empty batch on some CPUs (see signatures).
-            return tf.cond(
-                shape[0] > 0,
-                lambda: named_outputs(model, spec, feeds, class_names, model_outputs),
-                lambda: empty_outputs(spec, class_names),
+            return feeds
+
+        def no_feeds():
+            # The failing branch's structure; its asserts raise before it returns.
+            return prepared(
+                None if image is None else tf.zeros([0, *(d or 1 for d in spec.image_shape)], image.dtype),
+                tf.zeros([0, 1], audio.dtype),
+                None if text is None else tf.constant([], tf.string),
             )
 
-        return guarded(checks, compute, lambda: empty_outputs(spec, class_names))
+        # As in `make_serving_function`: the model reads only the checked branch's feeds.
+        feeds = guarded(checks, lambda: prepared(image, audio, text), no_feeds)
+        if model_outputs is not None:
+            # The compiled call takes an empty batch itself.
+            return named_outputs(model, spec, feeds, class_names, model_outputs)
+        # oneDNN's convolution rejects an empty batch on some CPUs (see signatures).
+        return tf.cond(
+            tf.shape(feeds[keys.AUDIO])[0] > 0,
+            lambda: named_outputs(model, spec, feeds, class_names, model_outputs),
+            lambda: empty_outputs(spec, class_names),
+        )
 
     image_spec = tf.TensorSpec(None, tf.float32 if floating else tf.uint8, name=keys.IMAGE)
     audio_spec = tf.TensorSpec(None, tf.float32 if floating else tf.int16, name=keys.AUDIO)

@@ -49,6 +49,21 @@ def numeric_outputs(model, spec: ModelSpec, feeds: dict) -> dict[str, tf.Tensor]
     return _head_outputs(model(call_inputs, training=False), spec)
 
 
+def _outputs_of_any_batch(model, spec: ModelSpec, feeds: dict) -> dict[str, tf.Tensor]:
+    """`numeric_outputs` that also takes an empty batch: the model runs on one row of zeros, cut off after.
+
+    Some layers cannot compile for zero rows (the spectrogram's reflection
+    padding); a branch on the batch size around the model would pass every
+    weight through switch ops on each call instead. Under XLA the batch size
+    is known when compiling, so at any other size the padding and the cut
+    compile to nothing.
+    """
+    batch = tf.shape(next(iter(feeds.values())))[0]
+    missing = tf.maximum(1 - batch, 0)
+    padded = {k: tf.pad(v, [[0, missing]] + [[0, 0]] * (v.shape.rank - 1)) for k, v in feeds.items()}
+    return {k: v[:batch] for k, v in numeric_outputs(model, spec, padded).items()}
+
+
 def _head_outputs(result, spec: ModelSpec) -> dict[str, tf.Tensor]:
     """The model's result as float32 probabilities and int64 labels per head."""
     if isinstance(result, dict):
@@ -85,7 +100,7 @@ def compiled_model_outputs(model, spec: ModelSpec) -> Callable[[dict], dict]:
     run that tower on TensorFlow's own kernels (oneDNN on a CPU), the other
     towers and the head each under XLA; smaller batches compile the whole model.
     """
-    whole = tf.function(functools.partial(numeric_outputs, model, spec), jit_compile=True)
+    whole = tf.function(functools.partial(_outputs_of_any_batch, model, spec), jit_compile=True)
     split = split_towers(model)
     if split is None:
         return whole

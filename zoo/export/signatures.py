@@ -238,7 +238,7 @@ def make_serving_function(
         # unchecked inputs, and its weights pass through no switch of the checks.
         feeds = guarded(checks, lambda: prepared(image, text), no_feeds)
         if model_outputs is not None:
-            # XLA runs an empty batch like any other.
+            # The compiled call takes an empty batch itself.
             return named_outputs(model, spec, feeds, class_names, model_outputs)
         batch = tf.shape(next(iter(feeds.values())))[0]
         # oneDNN's convolution rejects an empty batch on some CPUs, so the
