@@ -181,6 +181,35 @@ def test_inference_outside_xla_and_on_a_gpu_runs_keras_own_lstm(monkeypatch, gro
     assert grouped_calls == []
 
 
+@pytest.fixture
+def compacted_calls(monkeypatch):
+    return _count_calls(monkeypatch, "compacted_lstm")
+
+
+@pytest.mark.parametrize("return_sequences", [False, True], ids=["last", "sequences"])
+def test_traced_for_onnx_it_equals_keras_under_any_mask(return_sequences, compacted_calls):
+    from zoo.layers.packed_lstm import tracing_for_onnx
+
+    keras_layer, packed = _pair(return_sequences=return_sequences)
+    with tracing_for_onnx():
+        have = tf.function(lambda: packed(X, mask=MASK, training=False))()
+    assert compacted_calls == [return_sequences]
+    np.testing.assert_allclose(np.asarray(have), np.asarray(keras_layer(X, mask=MASK)), atol=1e-6)
+    packed(X, mask=MASK, training=False)
+    assert compacted_calls == [return_sequences], "only traces under tracing_for_onnx use it"
+
+
+def test_its_onnx_graph_runs_onnx_lstm_operators_not_loops(tmp_path):
+    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("tf2onnx")
+    import zoo
+
+    model = zoo.build("lstm_seed", vocab_size=20, max_length=6, num_classes=3, unroll=False)
+    path = zoo.export_model(model, tmp_path / "onnx", "onnx", vocabulary=["", "[UNK]"] + [f"w{i}" for i in range(18)])
+    operators = [node.op_type for node in onnx.load(f"{path}/model.onnx").graph.node]
+    assert operators.count("LSTM") == 2 and "Loop" not in operators
+
+
 def test_it_passes_the_keras_layer_checks():
     run_layer_test(PackedLSTM, {"units": 4, "return_sequences": True}, X, expected_output_shape=(6, 5, 4),
                    expected_num_trainable_weights=3)

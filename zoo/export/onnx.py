@@ -5,7 +5,8 @@ the SavedModel) and/or `token_ids` int32 [batch, max_length], and returns
 `probabilities` float32 and `label` int64 (extra heads prefixed by their name).
 Text models ship `vocabulary.txt` and `TOKENIZE.md` beside `model.onnx`.
 Conversion uses tf2onnx on the traced TensorFlow function, so recurrent layers
-need no unrolling.
+need no unrolling; `PackedLSTM` layers become ONNX's own LSTM operator
+(`zoo.layers.packed_lstm.tracing_for_onnx`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from zoo.export import metadata as metadata_lib
 from zoo.export.signatures import MAX_TEXT_BYTES, make_token_id_function, output_names
 from zoo.export.spec import ModelSpec, describe_inputs, token_id_inputs
 from zoo.export.target import export_directory
+from zoo.layers.packed_lstm import tracing_for_onnx
 
 __all__ = ["export_onnx", "MODEL_FILE", "DEFAULT_OPSET"]
 
@@ -59,7 +61,8 @@ def export_onnx(
         ) from error
     fn, signature = make_token_id_function(model, spec)
     function = tf.function(fn, input_signature=signature, autograph=False)
-    with _quiet("tf2onnx"):
+    # PackedLSTM then traces the loop tf2onnx turns into ONNX's LSTM operator.
+    with _quiet("tf2onnx"), tracing_for_onnx():
         try:
             proto, _ = tf2onnx.convert.from_function(
                 function, input_signature=signature, opset=opset, custom_op_handlers={"Erfc": (_erfc, [])}

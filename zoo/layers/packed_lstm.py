@@ -1,6 +1,25 @@
 """`keras.layers.LSTM` that, on a CPU with TensorFlow, skips the padding after each text when it trains and under XLA."""
 
+import contextlib
+import contextvars
+
 import keras
+
+_FOR_ONNX = contextvars.ContextVar("zoo_packed_lstm_for_onnx", default=False)
+
+
+@contextlib.contextmanager
+def tracing_for_onnx():
+    """Within it, `PackedLSTM` traces the loop tf2onnx converts to ONNX's LSTM operator.
+
+    `zoo.export.onnx` traces its model under it; nothing else should.
+    """
+    token = _FOR_ONNX.set(True)
+    try:
+        yield
+    finally:
+        _FOR_ONNX.reset(token)
+
 
 # Longest text the kernel unrolls: its graph, and the time to build it before
 # the first step, grow with the length (2.8 s at 64 steps on 2 cores).
@@ -19,12 +38,15 @@ class PackedLSTM(keras.layers.LSTM):
       work), and the backward pass is written out by hand;
     - inference inside an XLA-compiled function (the zoo's SavedModel
       serving): the batch is sorted into length groups and each group's time
-      loop stops after its longest text.
+      loop stops after its longest text;
+    - inference traced for ONNX (`tracing_for_onnx`, the zoo's ONNX export):
+      each text's real tokens are moved to its front and a loop without a
+      mask runs, which tf2onnx turns into ONNX's own LSTM operator.
 
     Masked steps still leave the state unchanged, as Keras' masking defines them.
 
-    Everywhere else it is `keras.layers.LSTM` unchanged: inference outside XLA
-    (so the ONNX and LiteRT converters see Keras' own graph), GPUs (cuDNN), TPUs,
+    Everywhere else it is `keras.layers.LSTM` unchanged: other inference outside
+    XLA (so the LiteRT converter sees Keras' own graph), GPUs (cuDNN), TPUs,
     JAX and PyTorch, XLA-compiled training steps, and the configurations the
     kernels do not cover (dropout while training, `go_backwards`, `stateful`,
     `return_state`, an initial state, other activations, no bias, a text
@@ -65,6 +87,8 @@ class PackedLSTM(keras.layers.LSTM):
             return None
         from zoo.layers import packed_lstm_tf
 
+        if _FOR_ONNX.get() and training is not True:
+            return packed_lstm_tf.compacted_lstm
         if packed_lstm_tf.accelerator_present():
             return None
         in_xla = packed_lstm_tf.in_xla_context()
