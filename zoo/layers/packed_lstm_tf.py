@@ -25,7 +25,7 @@ the seed model, 1.4 times at batch 128.
 
 All three compute what `keras.layers.LSTM` computes with a padding mask: masked
 steps leave the state unchanged and repeat the previous output (zeros before
-the first real step). Tested against it, outputs and gradients.
+the first real step). Tested against it: outputs, and for training gradients.
 
 This module imports TensorFlow; `zoo.layers.packed_lstm` loads it on first use.
 """
