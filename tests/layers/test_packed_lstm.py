@@ -199,6 +199,17 @@ def test_traced_for_onnx_it_equals_keras_under_any_mask(return_sequences, compac
     assert compacted_calls == [return_sequences], "only traces under tracing_for_onnx use it"
 
 
+def test_traced_for_onnx_texts_of_any_length_use_it(compacted_calls):
+    from zoo.layers.packed_lstm import MAX_PACKED_STEPS, tracing_for_onnx
+
+    keras_layer, packed = _pair()
+    x, mask = _texts_and_masks(3, steps=MAX_PACKED_STEPS + 6)
+    with tracing_for_onnx():
+        have = tf.function(lambda: packed(x, mask=mask, training=False))()
+    assert compacted_calls == [False]
+    np.testing.assert_allclose(np.asarray(have), np.asarray(keras_layer(x, mask=mask)), atol=1e-6)
+
+
 def test_its_onnx_graph_runs_onnx_lstm_operators_not_loops(tmp_path):
     onnx = pytest.importorskip("onnx")
     pytest.importorskip("tf2onnx")

@@ -50,7 +50,7 @@ class PackedLSTM(keras.layers.LSTM):
     JAX and PyTorch, XLA-compiled training steps, and the configurations the
     kernels do not cover (dropout while training, `go_backwards`, `stateful`,
     `return_state`, an initial state, other activations, no bias, a text
-    length unknown or over `MAX_PACKED_STEPS`).
+    length unknown or, except for ONNX, over `MAX_PACKED_STEPS`).
 
     Example:
 
@@ -81,15 +81,14 @@ class PackedLSTM(keras.layers.LSTM):
             and cell.activation is keras.activations.tanh
             and cell.recurrent_activation is keras.activations.sigmoid
             and sequences.shape[1] is not None
-            and sequences.shape[1] <= MAX_PACKED_STEPS
         )
         if not plain:
             return None
         from zoo.layers import packed_lstm_tf
 
         if _FOR_ONNX.get() and training is not True:
-            return packed_lstm_tf.compacted_lstm
-        if packed_lstm_tf.accelerator_present():
+            return packed_lstm_tf.compacted_lstm  # a loop, not unrolled: any length
+        if sequences.shape[1] > MAX_PACKED_STEPS or packed_lstm_tf.accelerator_present():
             return None
         in_xla = packed_lstm_tf.in_xla_context()
         if training is True and in_xla is False and not (cell.dropout or cell.recurrent_dropout):
