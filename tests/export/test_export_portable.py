@@ -100,6 +100,17 @@ def test_unrolled_copy_has_same_outputs(tiny_model):
     np.testing.assert_allclose(reference(copy, image, text), reference(tiny_model, image, text), atol=1e-6)
 
 
+def test_onnx_export_after_a_saved_model_export_prints_no_tensorflow_warning(tiny_model, tmp_path, capfd, caplog):
+    # The SavedModel's lookup table leaves an initializer in TensorFlow's graph
+    # collections, which the conversion then failed to serialize, loudly.
+    zoo.export_model(tiny_model, tmp_path / "sm", vocabulary=VOCABULARY)
+    capfd.readouterr()
+    caplog.clear()
+    zoo.export_model(tiny_model, tmp_path / "onnx", "onnx", vocabulary=VOCABULARY)
+    printed = capfd.readouterr().err + caplog.text
+    assert "Issue encountered when serializing" not in printed
+
+
 def test_invalid_onnx_graph_fails_at_export_time():
     import onnx
     from onnx import TensorProto, helper

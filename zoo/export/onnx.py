@@ -62,7 +62,7 @@ def export_onnx(
     fn, signature = make_token_id_function(model, spec)
     function = tf.function(fn, input_signature=signature, autograph=False)
     # PackedLSTM then traces the loop tf2onnx turns into ONNX's LSTM operator.
-    with _quiet("tf2onnx"), tracing_for_onnx():
+    with _quiet("tf2onnx", "tensorflow"), tracing_for_onnx():
         try:
             proto, _ = tf2onnx.convert.from_function(
                 function, input_signature=signature, opset=opset, custom_op_handlers={"Erfc": (_erfc, [])}
@@ -127,12 +127,16 @@ def _check_onnx(proto) -> None:
 
 
 @contextlib.contextmanager
-def _quiet(logger_name: str):
-    # tf2onnx logs every optimizer pass at INFO; keep the user's terminal readable.
-    logger = logging.getLogger(logger_name)
-    level = logger.level
-    logger.setLevel(logging.ERROR)
+def _quiet(*logger_names: str):
+    # tf2onnx logs every optimizer pass at INFO, and TensorFlow warns that it cannot
+    # serialize a lookup table's initializer that an earlier SavedModel export left
+    # in its graph collections (not part of this graph); keep the user's terminal readable.
+    loggers = [logging.getLogger(name) for name in logger_names]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
     try:
         yield
     finally:
-        logger.setLevel(level)
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
