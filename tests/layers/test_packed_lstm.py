@@ -186,11 +186,12 @@ def compacted_calls(monkeypatch):
     return _count_calls(monkeypatch, "compacted_lstm")
 
 
+@pytest.mark.parametrize("go_backwards", [False, True], ids=["forwards", "backwards"])
 @pytest.mark.parametrize("return_sequences", [False, True], ids=["last", "sequences"])
-def test_traced_for_onnx_it_equals_keras_under_any_mask(return_sequences, compacted_calls):
+def test_traced_for_onnx_it_equals_keras_under_any_mask(return_sequences, go_backwards, compacted_calls):
     from zoo.layers.packed_lstm import tracing_for_onnx
 
-    keras_layer, packed = _pair(return_sequences=return_sequences)
+    keras_layer, packed = _pair(return_sequences=return_sequences, go_backwards=go_backwards)
     with tracing_for_onnx():
         have = tf.function(lambda: packed(X, mask=MASK, training=False))()
     assert compacted_calls == [return_sequences]
@@ -210,12 +211,17 @@ def test_traced_for_onnx_texts_of_any_length_use_it(compacted_calls):
     np.testing.assert_allclose(np.asarray(have), np.asarray(keras_layer(x, mask=mask)), atol=1e-6)
 
 
-def test_its_onnx_graph_runs_onnx_lstm_operators_not_loops(tmp_path):
+@pytest.mark.parametrize(
+    "name, overrides",
+    [("lstm_seed", {"unroll": False}), ("rnn_text", {"bidirectional": True, "rnn_units": (8,), "embed_dim": 8})],
+    ids=["two-layers", "bidirectional"],
+)
+def test_its_onnx_graph_runs_onnx_lstm_operators_not_loops(name, overrides, tmp_path):
     onnx = pytest.importorskip("onnx")
     pytest.importorskip("tf2onnx")
     import zoo
 
-    model = zoo.build("lstm_seed", vocab_size=20, max_length=6, num_classes=3, unroll=False)
+    model = zoo.build(name, vocab_size=20, max_length=6, num_classes=3, **overrides)
     path = zoo.export_model(model, tmp_path / "onnx", "onnx", vocabulary=["", "[UNK]"] + [f"w{i}" for i in range(18)])
     operators = [node.op_type for node in onnx.load(f"{path}/model.onnx").graph.node]
     assert operators.count("LSTM") == 2 and "Loop" not in operators

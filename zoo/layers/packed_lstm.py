@@ -2,6 +2,7 @@
 
 import contextlib
 import contextvars
+import functools
 
 import keras
 
@@ -48,9 +49,9 @@ class PackedLSTM(keras.layers.LSTM):
     Everywhere else it is `keras.layers.LSTM` unchanged: other inference outside
     XLA (so the LiteRT converter sees Keras' own graph), GPUs (cuDNN), TPUs,
     JAX and PyTorch, XLA-compiled training steps, and the configurations the
-    kernels do not cover (dropout while training, `go_backwards`, `stateful`,
-    `return_state`, an initial state, other activations, no bias, a text
-    length unknown or, except for ONNX, over `MAX_PACKED_STEPS`).
+    kernels do not cover (dropout while training, `stateful`, `return_state`,
+    an initial state, other activations, no bias, a text length unknown; and
+    except for ONNX, `go_backwards` and texts over `MAX_PACKED_STEPS`).
 
     Example:
 
@@ -76,7 +77,7 @@ class PackedLSTM(keras.layers.LSTM):
             return None
         cell = self.cell
         plain = (
-            not (self.stateful or self.return_state or self.go_backwards)
+            not (self.stateful or self.return_state)
             and cell.use_bias
             and cell.activation is keras.activations.tanh
             and cell.recurrent_activation is keras.activations.sigmoid
@@ -87,8 +88,9 @@ class PackedLSTM(keras.layers.LSTM):
         from zoo.layers import packed_lstm_tf
 
         if _FOR_ONNX.get() and training is not True:
-            return packed_lstm_tf.compacted_lstm  # a loop, not unrolled: any length
-        if sequences.shape[1] > MAX_PACKED_STEPS or packed_lstm_tf.accelerator_present():
+            # A loop, not unrolled: any length. Backwards is forwards over the reversed texts.
+            return functools.partial(packed_lstm_tf.compacted_lstm, go_backwards=self.go_backwards)
+        if self.go_backwards or sequences.shape[1] > MAX_PACKED_STEPS or packed_lstm_tf.accelerator_present():
             return None
         in_xla = packed_lstm_tf.in_xla_context()
         if training is True and in_xla is False and not (cell.dropout or cell.recurrent_dropout):

@@ -278,7 +278,7 @@ def _bounded_loop(inputs, mask, bound, kernel, recurrent_kernel, bias, return_se
     return tf.where(ran[None, :, None], tf.transpose(written.stack(), [1, 0, 2]), h[:, None, :])
 
 
-def compacted_lstm(inputs, mask, kernel, recurrent_kernel, bias, *, return_sequences: bool):
+def compacted_lstm(inputs, mask, kernel, recurrent_kernel, bias, *, return_sequences: bool, go_backwards=False):
     """An LSTM for ONNX conversion: each text's real steps moved to its front, then a plain loop.
 
     The loop has no mask in it and is the cell tf2onnx recognises, so the ONNX
@@ -287,12 +287,15 @@ def compacted_lstm(inputs, mask, kernel, recurrent_kernel, bias, *, return_seque
     (each text's k-th output is the state after its k-th real token), which
     gives what `keras.layers.LSTM` gives with any padding mask.
 
-    Args and returns: as `packed_lstm`.
+    Args and returns: as `packed_lstm`; `go_backwards` as Keras' (the texts
+    read from the end, the sequence returned in that order).
     """
     steps, units = inputs.shape[1], recurrent_kernel.shape[0]
     time = tf.range(steps)
     if mask is None:
         mask = tf.ones(tf.shape(inputs)[:2], tf.bool)
+    if go_backwards:
+        inputs, mask = tf.reverse(inputs, [1]), tf.reverse(mask, [1])
     order = tf.argsort(tf.where(mask, time[None, :], time[None, :] + steps), axis=1, stable=True)
     compact = tf.gather(inputs, order, batch_dims=1)
     inputs_ta = tf.TensorArray(inputs.dtype, size=steps).unstack(tf.transpose(compact, [1, 0, 2]))
