@@ -10,6 +10,7 @@ from export_helpers import TEXTS, VOCABULARY, build_tiny, images, reference, tex
 import zoo
 from zoo.data.text import Tokenizer
 from zoo.export import read_metadata, unrolled_copy
+from zoo.export.spec import all_layers
 from zoo.testing import small_overrides
 
 pytest.importorskip("tf2onnx")
@@ -87,10 +88,24 @@ def test_tokenize_doc_reference_code_matches_the_tokenizer(portable_dirs, monkey
     np.testing.assert_array_equal(got, expected)
 
 
-def test_litert_refuses_recurrent_loop_with_clear_message(tiny_model, tmp_path):
-    with pytest.raises(ValueError, match=r"LiteRT cannot run the recurrent layer\(s\) \['text_lstm1'\].*unroll=True"):
-        zoo.export_model(tiny_model, tmp_path / "lite", "litert", vocabulary=VOCABULARY)
+def test_litert_refuses_a_gru_loop_with_clear_message(tmp_path):
+    model = build_tiny("rnn_text", rnn_cell="gru")
+    with pytest.raises(ValueError, match=r"LiteRT cannot run the recurrent layer\(s\) \['text_gru1'\].*unroll=True"):
+        zoo.export_model(model, tmp_path / "lite", "litert", vocabulary=VOCABULARY)
     assert not (tmp_path / "lite").exists()
+
+
+@pytest.mark.parametrize("bidirectional", [False, True], ids=["forwards", "bidirectional"])
+def test_lstms_built_without_unroll_export_to_litert_with_parity(bidirectional, tmp_path):
+    litert = pytest.importorskip("ai_edge_litert.interpreter")
+    model = build_tiny("rnn_text", bidirectional=bidirectional)
+    assert not any(layer.unroll for layer in all_layers(model) if hasattr(layer, "unroll"))
+    path = zoo.export_model(model, tmp_path / "lite", "litert", vocabulary=VOCABULARY)
+    token_ids = _token_ids(texts(5))
+    token_ids[1, 1] = 0  # a gap inside a text
+    runner = litert.Interpreter(model_path=f"{path}/model.tflite").get_signature_runner("serving_default")
+    expected = np.asarray(model({"token_ids": token_ids}, training=False))
+    np.testing.assert_allclose(runner(token_ids=token_ids)["probabilities"], expected, atol=1e-5)
 
 
 def test_unrolled_copy_has_same_outputs(tiny_model):

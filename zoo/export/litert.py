@@ -5,9 +5,10 @@ Same inputs and outputs as the ONNX export (`image` uint8, `token_ids` int32;
 `TOKENIZE.md` beside it. Only built-in LiteRT ops are allowed, so the file runs
 on the plain interpreter (`ai_edge_litert.interpreter.Interpreter`) without
 Flex (TensorFlow) ops. Keras' recurrent loop (`tf.while_loop` over TensorLists)
-needs Flex ops, so recurrent layers must be unrolled: build the model with
-`unroll=True` (the weights are the same; `zoo export --unroll` does it for a
-trained run).
+needs Flex ops. The zoo's LSTMs (`PackedLSTM`) write their steps out when
+traced for LiteRT; other recurrent layers (GRU) must be unrolled: build the
+model with `unroll=True` (the weights are the same; `zoo export --unroll` does
+it for a trained run).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from zoo.export import metadata as metadata_lib
 from zoo.export.signatures import MAX_TEXT_BYTES, make_token_id_function, output_names
 from zoo.export.spec import ModelSpec, describe_inputs, non_unrolled_rnns, token_id_inputs
 from zoo.export.target import export_directory
+from zoo.layers.packed_lstm import PackedLSTM, tracing_for_litert
 
 __all__ = ["export_litert", "MODEL_FILE", "unrolled_copy"]
 
@@ -50,7 +52,8 @@ def export_litert(
         FileExistsError: if `path` exists and overwrite is False.
         NotAnExportError: (a FileExistsError) if `path` holds something other than a zoo export.
     """
-    loops = non_unrolled_rnns(model)
+    # PackedLSTM writes its steps out itself when traced for LiteRT.
+    loops = non_unrolled_rnns(model, handled=(PackedLSTM,))
     if loops:
         raise ValueError(
             f"LiteRT cannot run the recurrent layer(s) {loops} as built: Keras' time loop needs Flex ops, "
@@ -61,12 +64,13 @@ def export_litert(
     fn, signature = make_token_id_function(model, spec)
     archive = keras.export.ExportArchive()
     archive.track(model)
-    archive.add_endpoint("serving_default", fn, input_signature=signature)
     # The converter freezes variables reliably only from a SavedModel written
     # by ExportArchive; converting the concrete function directly left
     # uninitialized resource variables (NaN outputs).
     with tempfile.TemporaryDirectory(prefix="zoo-litert-") as saved_model_dir:
-        archive.write_out(saved_model_dir, verbose=False)
+        with tracing_for_litert():
+            archive.add_endpoint("serving_default", fn, input_signature=signature)
+            archive.write_out(saved_model_dir, verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
         try:

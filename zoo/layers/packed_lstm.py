@@ -6,20 +6,33 @@ import functools
 
 import keras
 
-_FOR_ONNX = contextvars.ContextVar("zoo_packed_lstm_for_onnx", default=False)
+# The portable format a model is being traced for ("onnx", "litert"), if any.
+_PORTABLE = contextvars.ContextVar("zoo_packed_lstm_portable", default=None)
 
 
 @contextlib.contextmanager
+def _tracing_for(fmt: str):
+    token = _PORTABLE.set(fmt)
+    try:
+        yield
+    finally:
+        _PORTABLE.reset(token)
+
+
 def tracing_for_onnx():
     """Within it, `PackedLSTM` traces the loop tf2onnx converts to ONNX's LSTM operator.
 
     `zoo.export.onnx` traces its model under it; nothing else should.
     """
-    token = _FOR_ONNX.set(True)
-    try:
-        yield
-    finally:
-        _FOR_ONNX.reset(token)
+    return _tracing_for("onnx")
+
+
+def tracing_for_litert():
+    """Within it, `PackedLSTM` traces its steps written out, which LiteRT runs without Flex ops.
+
+    `zoo.export.litert` traces its model under it; nothing else should.
+    """
+    return _tracing_for("litert")
 
 
 # Longest text the kernel unrolls: its graph, and the time to build it before
@@ -42,16 +55,18 @@ class PackedLSTM(keras.layers.LSTM):
       loop stops after its longest text;
     - inference traced for ONNX (`tracing_for_onnx`, the zoo's ONNX export):
       each text's real tokens are moved to its front and a loop without a
-      mask runs, which tf2onnx turns into ONNX's own LSTM operator.
+      mask runs, which tf2onnx turns into ONNX's own LSTM operator; traced
+      for LiteRT (`tracing_for_litert`), the same steps written out, so the
+      model needs no `unroll=True` for LiteRT.
 
     Masked steps still leave the state unchanged, as Keras' masking defines them.
 
     Everywhere else it is `keras.layers.LSTM` unchanged: other inference outside
-    XLA (so the LiteRT converter sees Keras' own graph), GPUs (cuDNN), TPUs,
+    XLA, GPUs (cuDNN), TPUs,
     JAX and PyTorch, XLA-compiled training steps, and the configurations the
     kernels do not cover (dropout while training, `stateful`, `return_state`,
     an initial state, other activations, no bias, a text length unknown; and
-    except for ONNX, `go_backwards` and texts over `MAX_PACKED_STEPS`).
+    except for ONNX and LiteRT, `go_backwards` and texts over `MAX_PACKED_STEPS`).
 
     Example:
 
@@ -87,9 +102,13 @@ class PackedLSTM(keras.layers.LSTM):
             return None
         from zoo.layers import packed_lstm_tf
 
-        if _FOR_ONNX.get() and training is not True:
-            # A loop, not unrolled: any length. Backwards is forwards over the reversed texts.
-            return functools.partial(packed_lstm_tf.compacted_lstm, go_backwards=self.go_backwards)
+        portable = _PORTABLE.get()
+        if portable and training is not True:
+            # Backwards is forwards over the reversed texts. ONNX takes a loop (any
+            # length); LiteRT's built-in ops have none, so its steps are written out.
+            return functools.partial(
+                packed_lstm_tf.compacted_lstm, go_backwards=self.go_backwards, unrolled=portable == "litert"
+            )
         if self.go_backwards or sequences.shape[1] > MAX_PACKED_STEPS or packed_lstm_tf.accelerator_present():
             return None
         in_xla = packed_lstm_tf.in_xla_context()
