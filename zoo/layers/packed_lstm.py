@@ -28,7 +28,7 @@ def tracing_for_onnx():
 
 
 def tracing_for_litert():
-    """Within it, `PackedLSTM` traces its steps written out, which LiteRT runs without Flex ops.
+    """Within it, `PackedLSTM` traces Keras' own steps written out, which LiteRT runs without Flex ops.
 
     `zoo.export.litert` traces its model under it; nothing else should.
     """
@@ -56,8 +56,8 @@ class PackedLSTM(keras.layers.LSTM):
     - inference traced for ONNX (`tracing_for_onnx`, the zoo's ONNX export):
       each text's real tokens are moved to its front and a loop without a
       mask runs, which tf2onnx turns into ONNX's own LSTM operator; traced
-      for LiteRT (`tracing_for_litert`), the same steps written out, so the
-      model needs no `unroll=True` for LiteRT.
+      for LiteRT (`tracing_for_litert`), Keras' own steps written out, as
+      `unroll=True` would build them, so the model needs no rebuilding for LiteRT.
 
     Masked steps still leave the state unchanged, as Keras' masking defines them.
 
@@ -66,7 +66,7 @@ class PackedLSTM(keras.layers.LSTM):
     JAX and PyTorch, XLA-compiled training steps, and the configurations the
     kernels do not cover (dropout while training, `stateful`, `return_state`,
     an initial state, other activations, no bias, a text length unknown; and
-    except for ONNX and LiteRT, `go_backwards` and texts over `MAX_PACKED_STEPS`).
+    except for ONNX, `go_backwards` and texts over `MAX_PACKED_STEPS`).
 
     Example:
 
@@ -74,6 +74,14 @@ class PackedLSTM(keras.layers.LSTM):
     """
 
     def call(self, sequences, initial_state=None, mask=None, training=False):
+        if _PORTABLE.get() == "litert" and not self.unroll and sequences.shape[1] is not None:
+            # LiteRT's built-in ops have no loop over tensor lists: Keras' own steps, written out
+            # (what `unroll=True` builds; faster there at batch 1 than the compacted steps).
+            self.unroll = True
+            try:
+                return super().call(sequences, initial_state=initial_state, mask=mask, training=training)
+            finally:
+                self.unroll = False
         kernel = self._kernel(sequences, training) if initial_state is None else None
         if kernel is not None:
             if isinstance(mask, (list, tuple)):
@@ -102,13 +110,9 @@ class PackedLSTM(keras.layers.LSTM):
             return None
         from zoo.layers import packed_lstm_tf
 
-        portable = _PORTABLE.get()
-        if portable and training is not True:
-            # Backwards is forwards over the reversed texts. ONNX takes a loop (any
-            # length); LiteRT's built-in ops have none, so its steps are written out.
-            return functools.partial(
-                packed_lstm_tf.compacted_lstm, go_backwards=self.go_backwards, unrolled=portable == "litert"
-            )
+        if _PORTABLE.get() == "onnx" and training is not True:
+            # A loop, not unrolled: any length. Backwards is forwards over the reversed texts.
+            return functools.partial(packed_lstm_tf.compacted_lstm, go_backwards=self.go_backwards)
         if self.go_backwards or sequences.shape[1] > MAX_PACKED_STEPS or packed_lstm_tf.accelerator_present():
             return None
         in_xla = packed_lstm_tf.in_xla_context()

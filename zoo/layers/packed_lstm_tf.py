@@ -17,14 +17,13 @@ Inference under XLA (`grouped_lstm`), which needs static shapes: the rows are
 sorted by length into a few groups, and each group's time loop stops after
 its longest text.
 
-ONNX and LiteRT conversion (`compacted_lstm`): each text's real tokens moved
-to its front, a loop without a mask that tf2onnx maps onto ONNX's LSTM
-operator (for LiteRT the steps written out), and the outputs read back at
-the real steps. ONNX Runtime then runs its own
+ONNX conversion (`compacted_lstm`): each text's real tokens moved to its
+front, a loop without a mask that tf2onnx maps onto ONNX's LSTM operator,
+and the outputs read back at the real steps. ONNX Runtime then runs its own
 LSTM kernel instead of a loop of small ops: 3.6 times faster at batch 1 for
 the seed model, 1.4 times at batch 128.
 
-All of them compute what `keras.layers.LSTM` computes with a padding mask: masked
+All three compute what `keras.layers.LSTM` computes with a padding mask: masked
 steps leave the state unchanged and repeat the previous output (zeros before
 the first real step). Tested against it: outputs, and for training gradients.
 
@@ -279,9 +278,7 @@ def _bounded_loop(inputs, mask, bound, kernel, recurrent_kernel, bias, return_se
     return tf.where(ran[None, :, None], tf.transpose(written.stack(), [1, 0, 2]), h[:, None, :])
 
 
-def compacted_lstm(
-    inputs, mask, kernel, recurrent_kernel, bias, *, return_sequences: bool, go_backwards=False, unrolled=False
-):
+def compacted_lstm(inputs, mask, kernel, recurrent_kernel, bias, *, return_sequences: bool, go_backwards=False):
     """An LSTM for ONNX conversion: each text's real steps moved to its front, then a plain loop.
 
     The loop has no mask in it and is the cell tf2onnx recognises, so the ONNX
@@ -291,9 +288,7 @@ def compacted_lstm(
     gives what `keras.layers.LSTM` gives with any padding mask.
 
     Args and returns: as `packed_lstm`; `go_backwards` as Keras' (the texts
-    read from the end, the sequence returned in that order); `unrolled`: the
-    steps written out instead of a loop, for LiteRT, whose built-in ops have
-    no loop over tensor lists.
+    read from the end, the sequence returned in that order).
     """
     steps, units = inputs.shape[1], recurrent_kernel.shape[0]
     time = tf.range(steps)
@@ -303,31 +298,20 @@ def compacted_lstm(
         inputs, mask = tf.reverse(inputs, [1]), tf.reverse(mask, [1])
     order = tf.argsort(tf.where(mask, time[None, :], time[None, :] + steps), axis=1, stable=True)
     compact = tf.gather(inputs, order, batch_dims=1)
+    inputs_ta = tf.TensorArray(inputs.dtype, size=steps).unstack(tf.transpose(compact, [1, 0, 2]))
     zeros = tf.zeros([tf.shape(inputs)[0], units], inputs.dtype)
 
     # Written op for op as tf2onnx's Keras LSTM pattern expects (tf2onnx.rewriter.rnn_utils).
-    def cell(x, h, c):
-        z = tf.nn.bias_add(tf.matmul(x, kernel) + tf.matmul(h, recurrent_kernel), bias)
+    def step(t, h, c, outputs_ta):
+        z = tf.nn.bias_add(tf.matmul(inputs_ta.read(t), kernel) + tf.matmul(h, recurrent_kernel), bias)
         i, f, g, o = tf.split(z, 4, axis=1)
         c = tf.sigmoid(f) * c + tf.sigmoid(i) * tf.tanh(g)
-        return tf.sigmoid(o) * tf.tanh(c), c
+        h = tf.sigmoid(o) * tf.tanh(c)
+        return t + 1, h, c, outputs_ta.write(t, h)
 
-    if unrolled:
-        h, c, written = zeros, zeros, []
-        for x in tf.unstack(compact, num=steps, axis=1):
-            h, c = cell(x, h, c)
-            written.append(h)
-        outputs = tf.stack(written, axis=1)
-    else:
-        inputs_ta = tf.TensorArray(inputs.dtype, size=steps).unstack(tf.transpose(compact, [1, 0, 2]))
-
-        def step(t, h, c, outputs_ta):
-            h, c = cell(inputs_ta.read(t), h, c)
-            return t + 1, h, c, outputs_ta.write(t, h)
-
-        outputs_ta = tf.TensorArray(inputs.dtype, size=steps, element_shape=zeros.shape)
-        *_, outputs_ta = tf.while_loop(lambda t, *_: t < steps, step, (0, zeros, zeros, outputs_ta))
-        outputs = tf.transpose(outputs_ta.stack(), [1, 0, 2])
+    outputs_ta = tf.TensorArray(inputs.dtype, size=steps, element_shape=zeros.shape)
+    *_, outputs_ta = tf.while_loop(lambda t, *_: t < steps, step, (0, zeros, zeros, outputs_ta))
+    outputs = tf.transpose(outputs_ta.stack(), [1, 0, 2])
     count = tf.cumsum(tf.cast(mask, tf.int32), axis=1)  # real steps up to and including each position
     if not return_sequences:
         count = count[:, -1:]
