@@ -65,6 +65,11 @@ def grouped_calls(monkeypatch):
     return _count_calls(monkeypatch, "grouped_lstm")
 
 
+@pytest.fixture
+def compacted_calls(monkeypatch):
+    return _count_calls(monkeypatch, "compacted_lstm")
+
+
 @pytest.mark.parametrize("return_sequences", [False, True], ids=["last", "sequences"])
 @pytest.mark.parametrize("compiled", [None, False], ids=["eager", "graph"])
 def test_training_outputs_and_gradients_equal_keras_under_any_mask(return_sequences, compiled, packed_calls):
@@ -179,11 +184,6 @@ def test_inference_outside_xla_and_on_a_gpu_runs_keras_own_lstm(monkeypatch, gro
     # Traced only: with the GPU stubbed in, Keras builds cuDNN's op, which this CPU cannot run.
     tf.function(lambda: layer(X, mask=MASK, training=False), jit_compile=True).get_concrete_function()
     assert grouped_calls == []
-
-
-@pytest.fixture
-def compacted_calls(monkeypatch):
-    return _count_calls(monkeypatch, "compacted_lstm")
 
 
 @pytest.mark.parametrize("go_backwards", [False, True], ids=["forwards", "backwards"])
