@@ -88,17 +88,11 @@ def test_tokenize_doc_reference_code_matches_the_tokenizer(portable_dirs, monkey
     np.testing.assert_array_equal(got, expected)
 
 
-def test_litert_refuses_a_gru_loop_with_clear_message(tmp_path):
-    model = build_tiny("rnn_text", rnn_cell="gru")
-    with pytest.raises(ValueError, match=r"LiteRT cannot run the recurrent layer\(s\) \['text_gru1'\].*unroll=True"):
-        zoo.export_model(model, tmp_path / "lite", "litert", vocabulary=VOCABULARY)
-    assert not (tmp_path / "lite").exists()
-
-
-@pytest.mark.parametrize("bidirectional", [False, True], ids=["forwards", "bidirectional"])
-def test_lstms_built_without_unroll_export_to_litert_with_parity(bidirectional, tmp_path):
+@pytest.mark.parametrize("overrides", [{}, {"bidirectional": True}, {"rnn_cell": "gru"}],
+                         ids=["lstm", "bidirectional", "gru"])
+def test_recurrent_models_built_without_unroll_export_to_litert_with_parity(overrides, tmp_path):
     litert = pytest.importorskip("ai_edge_litert.interpreter")
-    model = build_tiny("rnn_text", bidirectional=bidirectional)
+    model = build_tiny("rnn_text", **overrides)
     assert not any(layer.unroll for layer in all_layers(model) if hasattr(layer, "unroll"))
     path = zoo.export_model(model, tmp_path / "lite", "litert", vocabulary=VOCABULARY)
     token_ids = _token_ids(texts(5))

@@ -32,7 +32,7 @@ def add_parser(subparsers):
     parser.add_argument(
         "--unroll",
         action="store_true",
-        help="unroll recurrent layers first (same weights); needed for --format litert with GRU models",
+        help="unroll recurrent layers first (same weights); the LiteRT export does it itself",
     )
     parser.add_argument("--max-text-bytes", type=int, default=MAX_TEXT_BYTES, metavar="N",
                         help="longest text the SavedModel accepts, in bytes (default %(default)s)")

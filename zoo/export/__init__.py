@@ -9,7 +9,7 @@
 |---|---|---|
 | `tf_saved_model` | `image` uint8 pixels, `text` strings (tokenized in the graph), `audio` int16 samples (float32 in `serving_float`) | TensorFlow alone (TF Serving, `tf.saved_model.load`): `tensorflow` |
 | `onnx` | `image` uint8 pixels, `token_ids` int32 (see TOKENIZE.md) | onnxruntime: `onnxruntime` |
-| `litert` | `image` uint8 pixels, `token_ids` int32; GRU layers unrolled | `ai_edge_litert` interpreter: `litert` |
+| `litert` | `image` uint8 pixels, `token_ids` int32; recurrent layers unrolled (a copy) | `ai_edge_litert` interpreter: `litert` |
 
 Models that read audio export as `tf_saved_model` only: ONNX and LiteRT are
 refused (see `AUDIO_FORMATS`). So do dual encoders (zero-shot classification
@@ -170,8 +170,7 @@ def export_model(
         The absolute path of the export directory.
 
     Raises:
-        ValueError: unknown format, unsupported model/format combination (for
-            example LiteRT with a recurrent layer built without unroll=True),
+        ValueError: unknown format, unsupported model/format combination,
             missing vocabulary, class names that do not fit the outputs, or a
             vocabulary larger than the model's embedding; for a dual
             encoder, missing or malformed class prompts; class prompts for

@@ -144,7 +144,7 @@ def export_run(
         path: the export directory to create.
         format: one of `zoo.export.FORMATS`.
         overwrite: replace a previous zoo export at `path` (nothing else).
-        unroll: unroll recurrent layers first (needed for "litert" with GRU layers).
+        unroll: unroll recurrent layers first (the LiteRT export does it itself).
         max_text_bytes: longest text the SavedModel accepts, in bytes.
         class_prompts: for a dual encoder, {class name: [prompts]} to
             classify with instead of its data config's prompts (needed when

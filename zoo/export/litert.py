@@ -5,10 +5,8 @@ Same inputs and outputs as the ONNX export (`image` uint8, `token_ids` int32;
 `TOKENIZE.md` beside it. Only built-in LiteRT ops are allowed, so the file runs
 on the plain interpreter (`ai_edge_litert.interpreter.Interpreter`) without
 Flex (TensorFlow) ops. Keras' recurrent loop (`tf.while_loop` over TensorLists)
-needs Flex ops. The zoo's LSTMs (`PackedLSTM`) write their steps out when
-traced for LiteRT; other recurrent layers (GRU) must be unrolled: build the
-model with `unroll=True` (the weights are the same; `zoo export --unroll` does
-it for a trained run).
+needs Flex ops, so the export converts a copy of the model with every
+recurrent layer unrolled (`unrolled_copy`: same weights, same outputs).
 """
 
 from __future__ import annotations
@@ -24,7 +22,6 @@ from zoo.export import metadata as metadata_lib
 from zoo.export.signatures import MAX_TEXT_BYTES, make_token_id_function, output_names
 from zoo.export.spec import ModelSpec, describe_inputs, non_unrolled_rnns, token_id_inputs
 from zoo.export.target import export_directory
-from zoo.layers.packed_lstm import PackedLSTM, tracing_for_litert
 
 __all__ = ["export_litert", "MODEL_FILE", "unrolled_copy"]
 
@@ -47,30 +44,21 @@ def export_litert(
         The absolute export path.
 
     Raises:
-        ValueError: if the model has recurrent layers that are not unrolled, or
-            needs ops the plain LiteRT interpreter lacks.
+        ValueError: if the model needs ops the plain LiteRT interpreter lacks.
         FileExistsError: if `path` exists and overwrite is False.
         NotAnExportError: (a FileExistsError) if `path` holds something other than a zoo export.
     """
-    # PackedLSTM writes its steps out itself when traced for LiteRT.
-    loops = non_unrolled_rnns(model, handled=(PackedLSTM,))
-    if loops:
-        raise ValueError(
-            f"LiteRT cannot run the recurrent layer(s) {loops} as built: Keras' time loop needs Flex ops, "
-            "which the plain LiteRT interpreter lacks. Rebuild the model with unroll=True "
-            "(zoo.build(name, ..., unroll=True) and copy the weights with set_weights, or "
-            "zoo.export.unrolled_copy(model)); from the command line: zoo export RUN_DIR --format litert --unroll."
-        )
+    if non_unrolled_rnns(model):
+        model = unrolled_copy(model)
     fn, signature = make_token_id_function(model, spec)
     archive = keras.export.ExportArchive()
     archive.track(model)
     # The converter freezes variables reliably only from a SavedModel written
     # by ExportArchive; converting the concrete function directly left
     # uninitialized resource variables (NaN outputs).
+    archive.add_endpoint("serving_default", fn, input_signature=signature)
     with tempfile.TemporaryDirectory(prefix="zoo-litert-") as saved_model_dir:
-        with tracing_for_litert():
-            archive.add_endpoint("serving_default", fn, input_signature=signature)
-            archive.write_out(saved_model_dir, verbose=False)
+        archive.write_out(saved_model_dir, verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
         try:

@@ -205,14 +205,11 @@ def resolve_class_names(spec: ModelSpec, class_names) -> dict[str, list[str]]:
     return resolved
 
 
-def non_unrolled_rnns(model, handled: tuple[type, ...] = ()) -> list[str]:
-    """Names of recurrent layers (LSTM, GRU, ... also inside wrappers) that loop at run time.
-
-    Layers of the `handled` types are left out (their export writes their steps out itself).
-    """
+def non_unrolled_rnns(model) -> list[str]:
+    """Names of recurrent layers (LSTM, GRU, ... also inside wrappers) that loop at run time."""
     found = []
     for layer in all_layers(model):
-        if isinstance(layer, keras.layers.RNN) and not layer.unroll and not isinstance(layer, handled):
+        if isinstance(layer, keras.layers.RNN) and not layer.unroll:
             found.append(layer.name)
     return found
 

@@ -6,33 +6,20 @@ import functools
 
 import keras
 
-# The portable format a model is being traced for ("onnx", "litert"), if any.
-_PORTABLE = contextvars.ContextVar("zoo_packed_lstm_portable", default=None)
+_FOR_ONNX = contextvars.ContextVar("zoo_packed_lstm_for_onnx", default=False)
 
 
 @contextlib.contextmanager
-def _tracing_for(fmt: str):
-    token = _PORTABLE.set(fmt)
-    try:
-        yield
-    finally:
-        _PORTABLE.reset(token)
-
-
 def tracing_for_onnx():
     """Within it, `PackedLSTM` traces the loop tf2onnx converts to ONNX's LSTM operator.
 
     `zoo.export.onnx` traces its model under it; nothing else should.
     """
-    return _tracing_for("onnx")
-
-
-def tracing_for_litert():
-    """Within it, `PackedLSTM` traces Keras' own steps written out, which LiteRT runs without Flex ops.
-
-    `zoo.export.litert` traces its model under it; nothing else should.
-    """
-    return _tracing_for("litert")
+    token = _FOR_ONNX.set(True)
+    try:
+        yield
+    finally:
+        _FOR_ONNX.reset(token)
 
 
 # Longest text the kernel unrolls: its graph, and the time to build it before
@@ -55,9 +42,7 @@ class PackedLSTM(keras.layers.LSTM):
       loop stops after its longest text;
     - inference traced for ONNX (`tracing_for_onnx`, the zoo's ONNX export):
       each text's real tokens are moved to its front and a loop without a
-      mask runs, which tf2onnx turns into ONNX's own LSTM operator; traced
-      for LiteRT (`tracing_for_litert`), Keras' own steps written out, as
-      `unroll=True` would build them, so the model needs no rebuilding for LiteRT.
+      mask runs, which tf2onnx turns into ONNX's own LSTM operator.
 
     Masked steps still leave the state unchanged, as Keras' masking defines them.
 
@@ -74,14 +59,6 @@ class PackedLSTM(keras.layers.LSTM):
     """
 
     def call(self, sequences, initial_state=None, mask=None, training=False):
-        if _PORTABLE.get() == "litert" and not self.unroll and sequences.shape[1] is not None:
-            # LiteRT's built-in ops have no loop over tensor lists: Keras' own steps, written out
-            # (what `unroll=True` builds; faster there at batch 1 than the compacted steps).
-            self.unroll = True
-            try:
-                return super().call(sequences, initial_state=initial_state, mask=mask, training=training)
-            finally:
-                self.unroll = False
         kernel = self._kernel(sequences, training) if initial_state is None else None
         if kernel is not None:
             if isinstance(mask, (list, tuple)):
@@ -110,7 +87,7 @@ class PackedLSTM(keras.layers.LSTM):
             return None
         from zoo.layers import packed_lstm_tf
 
-        if _PORTABLE.get() == "onnx" and training is not True:
+        if _FOR_ONNX.get() and training is not True:
             # A loop, not unrolled: any length. Backwards is forwards over the reversed texts.
             return functools.partial(packed_lstm_tf.compacted_lstm, go_backwards=self.go_backwards)
         if self.go_backwards or sequences.shape[1] > MAX_PACKED_STEPS or packed_lstm_tf.accelerator_present():
