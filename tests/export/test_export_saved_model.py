@@ -247,6 +247,42 @@ def test_the_model_call_is_xla_compiled_unless_asked_not_to(tiny_model, tmp_path
         assert empty["probabilities"].shape == (0, 3) and empty["label"].shape == (0,)
 
 
+def _captured_weights(export_dir) -> tuple[int, int]:
+    """(model variables among the captures of `serving_default`, all of its captures) after loading."""
+    loaded = tf.saved_model.load(str(export_dir))
+    handles = {id(v.handle) for v in loaded.variables}
+    captured = loaded.signatures["serving_default"].captured_inputs
+    return sum(id(c) in handles for c in captured), len(captured)
+
+
+def test_small_models_serve_with_their_weights_compiled_in_and_saved_once(tmp_path, monkeypatch):
+    from zoo.export import model_call
+
+    keras.utils.set_random_seed(3)
+    model = zoo.build("cnn_lstm_concat_seed", vocab_size=len(VOCABULARY), max_length=6, num_classes=3)
+    weight_bytes = sum(w.numpy().nbytes for w in model.weights)
+    inlined = zoo.export_model(model, tmp_path / "inlined", vocabulary=VOCABULARY)
+    # No variable per call; the tokenizer's table is all the signature reads.
+    assert _captured_weights(inlined) == (0, 2)
+    # Both signatures share the compiled functions: the weights are in the graph twice (the
+    # whole model and its parts for large batches), not twice per signature.
+    assert os.path.getsize(os.path.join(inlined, "saved_model.pb")) < 2 * weight_bytes + 2**20
+
+    monkeypatch.setattr(model_call, "INLINE_WEIGHTS_MAX_BYTES", weight_bytes - 1)
+    with_variables = zoo.export_model(model, tmp_path / "variables", vocabulary=VOCABULARY)
+    assert _captured_weights(with_variables)[0] == len(model.weights)
+    shape = tuple(model.get_layer("image").output.shape[1:])
+    for path in (inlined, with_variables):
+        signatures = tf.saved_model.load(str(path)).signatures
+        for batch in (1, SPLIT_MIN_BATCH + 1):
+            image, text = images(batch, shape=shape), tf.constant(list(texts(batch)))
+            expected = reference(model, image, texts(batch))
+            out = signatures["serving_default"](image=tf.constant(image), text=text)
+            np.testing.assert_allclose(out["probabilities"], expected, atol=1e-5)
+            out = signatures["serving_float"](image=tf.constant(image / np.float32(255.0)), text=text)
+            np.testing.assert_allclose(out["probabilities"], expected, atol=1e-5)
+
+
 def _classifier_cases():
     from zoo.registry import get_entry
 

@@ -173,6 +173,7 @@ def make_audio_serving_function(
     max_audio_samples: int,
     max_text_bytes: int = MAX_TEXT_BYTES,
     xla: bool = True,
+    model_outputs: Callable | None = None,
 ) -> tuple[Callable, list[tf.TensorSpec]]:
     """Builds the raw-input serving function of a model that reads audio.
 
@@ -190,6 +191,8 @@ def make_audio_serving_function(
             `zoo.export.signatures.compiled_model_outputs`), once per batch
             size; a model whose window `audio_window` cannot tell runs
             uncompiled, since it would compile for every recording length.
+        model_outputs: when compiled, the `compiled_model_outputs` to call, so
+            that the signatures of one export share it; made here when None.
 
     Returns:
         (fn, input_signature) for `ExportArchive.add_endpoint`; the inputs are
@@ -198,7 +201,10 @@ def make_audio_serving_function(
     if not spec.has_audio:
         raise ValueError("make_audio_serving_function needs a model that reads audio (spec.has_audio).")
     window = audio_window(model) if xla else None
-    model_outputs = compiled_model_outputs(model, spec) if window is not None else None
+    if window is None:
+        model_outputs = None
+    elif model_outputs is None:
+        model_outputs = compiled_model_outputs(model, spec)
 
     def run(image=None, audio=None, text=None):
         given = {k: v for k, v in ((keys.IMAGE, image), (keys.AUDIO, audio), (keys.TEXT, text)) if v is not None}

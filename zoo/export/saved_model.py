@@ -32,6 +32,7 @@ import tensorflow as tf
 
 from zoo.data.text import Tokenizer
 from zoo.export import metadata as metadata_lib
+from zoo.export.model_call import compiled_model_outputs
 from zoo.export.signatures import MAX_TEXT_BYTES, make_serving_function, output_names
 from zoo.export.spec import ModelSpec
 from zoo.export.target import export_directory
@@ -86,19 +87,24 @@ def export_saved_model(
     if tokenizer is not None:
         # Its lookup table is a resource the endpoints use; tracking it saves it.
         archive.track(tokenizer)
+    # One compiled model call for all signatures: each function, with any
+    # weights compiled into it, is saved once.
+    model_outputs = compiled_model_outputs(model, spec) if xla else None
     if spec.has_audio:
         signatures = _add_audio_endpoints(
-            archive, model, spec, tokenizer, class_names, max_text_bytes, max_audio_samples, xla
+            archive, model, spec, tokenizer, class_names, max_text_bytes, max_audio_samples, xla, model_outputs
         )
     else:
         serve, signature = make_serving_function(
-            model, spec, tokenizer, class_names, image_dtype=tf.uint8, max_text_bytes=max_text_bytes, xla=xla
+            model, spec, tokenizer, class_names, image_dtype=tf.uint8, max_text_bytes=max_text_bytes, xla=xla,
+            model_outputs=model_outputs,
         )
         archive.add_endpoint("serving_default", serve, input_signature=signature)
         signatures = ["serving_default"]
     if spec.has_image and not spec.has_audio:
         serve_float, float_signature = make_serving_function(
-            model, spec, tokenizer, class_names, image_dtype=tf.float32, max_text_bytes=max_text_bytes, xla=xla
+            model, spec, tokenizer, class_names, image_dtype=tf.float32, max_text_bytes=max_text_bytes, xla=xla,
+            model_outputs=model_outputs,
         )
         archive.add_endpoint("serving_float", serve_float, input_signature=float_signature)
         signatures.append("serving_float")
@@ -131,7 +137,9 @@ def export_saved_model(
     return os.path.abspath(os.fspath(path))
 
 
-def _add_audio_endpoints(archive, model, spec, tokenizer, class_names, max_text_bytes, max_audio_samples, xla) -> list[str]:
+def _add_audio_endpoints(
+    archive, model, spec, tokenizer, class_names, max_text_bytes, max_audio_samples, xla, model_outputs
+) -> list[str]:
     from zoo.export.audio_signature import make_audio_serving_function
 
     if max_audio_samples is None:
@@ -140,6 +148,7 @@ def _add_audio_endpoints(archive, model, spec, tokenizer, class_names, max_text_
         serve, signature = make_audio_serving_function(
             model, spec, tokenizer, class_names, floating=floating,
             max_audio_samples=max_audio_samples, max_text_bytes=max_text_bytes, xla=xla,
+            model_outputs=model_outputs,
         )
         archive.add_endpoint(name, serve, input_signature=signature)
     return ["serving_default", "serving_float"]

@@ -188,6 +188,7 @@ def make_serving_function(
     image_dtype: tf.DType = tf.uint8,
     max_text_bytes: int = MAX_TEXT_BYTES,
     xla: bool = True,
+    model_outputs: Callable | None = None,
 ) -> tuple[Callable, list[tf.TensorSpec]]:
     """Builds the raw-input serving function and its input signature.
 
@@ -208,7 +209,10 @@ def make_serving_function(
         (fn, input_signature) for `ExportArchive.add_endpoint`.
     """
     finite = image_dtype.is_floating
-    model_outputs = compiled_model_outputs(model, spec) if xla else None
+    if not xla:
+        model_outputs = None
+    elif model_outputs is None:
+        model_outputs = compiled_model_outputs(model, spec)
 
     def run(image=None, text=None):
         checks = []
