@@ -11,6 +11,7 @@ call as constants, so that a serving signature passes no variable per call.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 
 import keras
@@ -159,10 +160,10 @@ def compiled_model_outputs(model, spec: ModelSpec) -> Callable[[dict], dict]:
 
 def _weight_values(model) -> dict[int, np.ndarray] | None:
     """The model's weight values by variable id, or None past `INLINE_WEIGHTS_MAX_BYTES`."""
-    values = {id(w): np.asarray(w.numpy()) for w in model.weights}
-    if sum(v.nbytes for v in values.values()) > INLINE_WEIGHTS_MAX_BYTES:
+    size = sum(math.prod(w.shape) * tf.as_dtype(w.dtype).size for w in model.weights)
+    if size > INLINE_WEIGHTS_MAX_BYTES:
         return None
-    return values
+    return {id(w): np.asarray(w.numpy()) for w in model.weights}
 
 
 class _ConstantWeights(keras.StatelessScope):
