@@ -103,9 +103,9 @@ SPLIT_MIN_BATCH = 16
 
 # Up to this many bytes of weights, a serving signature reads them as constants.
 # Each variable a loaded signature captures costs every call: the seed model's
-# 15 took a batch-1 call from 0.42 to 0.49 ms (SavedModel `serving_default`, 9
-# interleaved rounds), a trivial signature with 17 captured variables took
-# 0.140 ms against 0.101 ms with none. The constants are saved once per compiled
+# 15 took a batch-1 call from 0.41-0.42 to 0.46-0.49 ms (SavedModel
+# `serving_default`, two runs of 9 interleaved rounds), a trivial signature with
+# 17 captured variables took 0.140 ms against 0.101 ms with none. The constants are saved once per compiled
 # function (the whole model, and its parts when it has them) besides the
 # variables, so large models keep reading variables.
 INLINE_WEIGHTS_MAX_BYTES = 32 * 2**20

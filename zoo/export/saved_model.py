@@ -87,14 +87,14 @@ def export_saved_model(
     if tokenizer is not None:
         # Its lookup table is a resource the endpoints use; tracking it saves it.
         archive.track(tokenizer)
-    # One compiled model call for all signatures: each function, with any
-    # weights compiled into it, is saved once.
-    model_outputs = compiled_model_outputs(model, spec) if xla else None
     if spec.has_audio:
         signatures = _add_audio_endpoints(
-            archive, model, spec, tokenizer, class_names, max_text_bytes, max_audio_samples, xla, model_outputs
+            archive, model, spec, tokenizer, class_names, max_text_bytes, max_audio_samples, xla
         )
     else:
+        # One compiled model call for both signatures: each function, with any
+        # weights compiled into it, is saved once.
+        model_outputs = compiled_model_outputs(model, spec) if xla else None
         serve, signature = make_serving_function(
             model, spec, tokenizer, class_names, image_dtype=tf.uint8, max_text_bytes=max_text_bytes, xla=xla,
             model_outputs=model_outputs,
@@ -137,13 +137,15 @@ def export_saved_model(
     return os.path.abspath(os.fspath(path))
 
 
-def _add_audio_endpoints(
-    archive, model, spec, tokenizer, class_names, max_text_bytes, max_audio_samples, xla, model_outputs
-) -> list[str]:
-    from zoo.export.audio_signature import make_audio_serving_function
+def _add_audio_endpoints(archive, model, spec, tokenizer, class_names, max_text_bytes, max_audio_samples, xla) -> list[str]:
+    from zoo.export.audio_signature import audio_window, make_audio_serving_function
 
     if max_audio_samples is None:
         raise ValueError("max_audio_samples is required for a model that reads audio.")
+    # Shared by both signatures, as in `export_saved_model`; a model without a
+    # fixed window runs uncompiled (see `make_audio_serving_function`).
+    compiled = xla and audio_window(model) is not None
+    model_outputs = compiled_model_outputs(model, spec) if compiled else None
     for name, floating in (("serving_default", False), ("serving_float", True)):
         serve, signature = make_audio_serving_function(
             model, spec, tokenizer, class_names, floating=floating,
