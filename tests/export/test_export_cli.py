@@ -93,7 +93,7 @@ def test_export_and_predict_saved_model(run_dir, digit_png, tmp_path, capsys):
 
 @pytest.mark.parametrize("unroll", [[], ["--unroll"]], ids=["lstm-as-built", "unrolled"])
 def test_litert_export_of_an_lstm_run_predicts_the_same(run_dir, digit_png, tmp_path, capsys, unroll):
-    # An LSTM run needs no --unroll for LiteRT (PackedLSTM writes its steps out); the flag still works.
+    # An LSTM run needs no --unroll for LiteRT (the export unrolls a copy itself); the flag still works.
     pytest.importorskip("ai_edge_litert.interpreter")
     root, model = run_dir
     png, image = digit_png

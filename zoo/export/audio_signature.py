@@ -50,7 +50,6 @@ from zoo.export.signatures import (
     Check,
     check_image,
     check_text,
-    compiled_model_outputs,
     empty_outputs,
     guarded,
     named_outputs,
@@ -172,7 +171,6 @@ def make_audio_serving_function(
     floating: bool,
     max_audio_samples: int,
     max_text_bytes: int = MAX_TEXT_BYTES,
-    xla: bool = True,
     model_outputs: Callable | None = None,
 ) -> tuple[Callable, list[tf.TensorSpec]]:
     """Builds the raw-input serving function of a model that reads audio.
@@ -187,12 +185,11 @@ def make_audio_serving_function(
             in [0, 1]).
         max_audio_samples: the most samples per example.
         max_text_bytes: longest text accepted, in bytes.
-        xla: compile the model call with XLA (see
-            `zoo.export.signatures.compiled_model_outputs`), once per batch
-            size; a model whose window `audio_window` cannot tell runs
-            uncompiled, since it would compile for every recording length.
-        model_outputs: when compiled, the `compiled_model_outputs` to call, so
-            that the signatures of one export share it; made here when None.
+        model_outputs: the model call compiled with XLA
+            (`zoo.export.signatures.compiled_model_outputs`, once per batch
+            size), one for both signatures; only for a model whose window
+            `audio_window` tells, since otherwise it would compile for every
+            recording length. None calls the model uncompiled.
 
     Returns:
         (fn, input_signature) for `ExportArchive.add_endpoint`; the inputs are
@@ -200,11 +197,9 @@ def make_audio_serving_function(
     """
     if not spec.has_audio:
         raise ValueError("make_audio_serving_function needs a model that reads audio (spec.has_audio).")
-    window = audio_window(model) if xla else None
-    if window is None:
-        model_outputs = None
-    elif model_outputs is None:
-        model_outputs = compiled_model_outputs(model, spec)
+    window = None if model_outputs is None else audio_window(model)
+    if model_outputs is not None and window is None:
+        raise ValueError("model_outputs is for a model with a fixed audio window (audio_window); this one has none.")
 
     def run(image=None, audio=None, text=None):
         given = {k: v for k, v in ((keys.IMAGE, image), (keys.AUDIO, audio), (keys.TEXT, text)) if v is not None}

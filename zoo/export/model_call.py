@@ -104,10 +104,11 @@ SPLIT_MIN_BATCH = 16
 # Up to this many bytes of weights, a serving signature reads them as constants.
 # Each variable a loaded signature captures costs every call: the seed model's
 # 15 took a batch-1 call from 0.41-0.42 to 0.46-0.49 ms (SavedModel
-# `serving_default`, two runs of 9 interleaved rounds), a trivial signature with
-# 17 captured variables took 0.140 ms against 0.101 ms with none. The constants are saved once per compiled
-# function (the whole model, and its parts when it has them) besides the
-# variables, so large models keep reading variables.
+# `serving_default`, two runs of 9 interleaved rounds), a trivial signature
+# with 17 captured variables took 0.140 ms against 0.101 ms with none. The
+# constants are saved once per compiled function (the whole model, and its
+# parts when it has them) besides the variables, so large models keep reading
+# variables.
 INLINE_WEIGHTS_MAX_BYTES = 32 * 2**20
 
 
@@ -137,10 +138,10 @@ def compiled_model_outputs(model, spec: ModelSpec) -> Callable[[dict], dict]:
         for tower in split.towers
     }
 
-    @tf.function(jit_compile=True)
-    @_reading(weights)
-    def head(tensors):
+    def head_outputs(tensors):
         return _head_outputs(split.head(tensors), spec)
+
+    head = tf.function(_reading(weights, head_outputs), jit_compile=True)
 
     def split_call(feeds):
         tower_outputs = {name: tower(feeds[name]) for name, tower in towers.items()}
@@ -187,10 +188,8 @@ class _ConstantWeights(keras.StatelessScope):
         return self._made[key]
 
 
-def _reading(weights: dict[int, np.ndarray] | None, function: Callable | None = None):
-    """`function` tracing with `weights` as constants (unchanged when None); a decorator without `function`."""
-    if function is None:
-        return functools.partial(_reading, weights)
+def _reading(weights: dict[int, np.ndarray] | None, function: Callable) -> Callable:
+    """`function` tracing with `weights` as constants (unchanged when None)."""
     if weights is None:
         return function
 

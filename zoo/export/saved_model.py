@@ -96,14 +96,14 @@ def export_saved_model(
         # weights compiled into it, is saved once.
         model_outputs = compiled_model_outputs(model, spec) if xla else None
         serve, signature = make_serving_function(
-            model, spec, tokenizer, class_names, image_dtype=tf.uint8, max_text_bytes=max_text_bytes, xla=xla,
+            model, spec, tokenizer, class_names, image_dtype=tf.uint8, max_text_bytes=max_text_bytes,
             model_outputs=model_outputs,
         )
         archive.add_endpoint("serving_default", serve, input_signature=signature)
         signatures = ["serving_default"]
     if spec.has_image and not spec.has_audio:
         serve_float, float_signature = make_serving_function(
-            model, spec, tokenizer, class_names, image_dtype=tf.float32, max_text_bytes=max_text_bytes, xla=xla,
+            model, spec, tokenizer, class_names, image_dtype=tf.float32, max_text_bytes=max_text_bytes,
             model_outputs=model_outputs,
         )
         archive.add_endpoint("serving_float", serve_float, input_signature=float_signature)
@@ -143,14 +143,13 @@ def _add_audio_endpoints(archive, model, spec, tokenizer, class_names, max_text_
     if max_audio_samples is None:
         raise ValueError("max_audio_samples is required for a model that reads audio.")
     # Shared by both signatures, as in `export_saved_model`; a model without a
-    # fixed window runs uncompiled (see `make_audio_serving_function`).
+    # fixed window runs uncompiled, since XLA would compile every recording length.
     compiled = xla and audio_window(model) is not None
     model_outputs = compiled_model_outputs(model, spec) if compiled else None
     for name, floating in (("serving_default", False), ("serving_float", True)):
         serve, signature = make_audio_serving_function(
             model, spec, tokenizer, class_names, floating=floating,
-            max_audio_samples=max_audio_samples, max_text_bytes=max_text_bytes, xla=xla,
-            model_outputs=model_outputs,
+            max_audio_samples=max_audio_samples, max_text_bytes=max_text_bytes, model_outputs=model_outputs,
         )
         archive.add_endpoint(name, serve, input_signature=signature)
     return ["serving_default", "serving_float"]

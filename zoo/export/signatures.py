@@ -187,7 +187,6 @@ def make_serving_function(
     *,
     image_dtype: tf.DType = tf.uint8,
     max_text_bytes: int = MAX_TEXT_BYTES,
-    xla: bool = True,
     model_outputs: Callable | None = None,
 ) -> tuple[Callable, list[tf.TensorSpec]]:
     """Builds the raw-input serving function and its input signature.
@@ -202,17 +201,15 @@ def make_serving_function(
         image_dtype: tf.uint8 (pixels 0-255, scaled in the graph) or
             tf.float32 (already in [0, 1], checked to be finite).
         max_text_bytes: longest text accepted, in bytes.
-        xla: compile the model call with XLA (much faster on CPUs; each new
-            batch size compiles once); False for runtimes built without XLA.
+        model_outputs: the model call compiled with XLA (`compiled_model_outputs`,
+            much faster on CPUs; each new batch size compiles once), one for
+            all signatures of an export; None calls the model uncompiled, for
+            runtimes built without XLA.
 
     Returns:
         (fn, input_signature) for `ExportArchive.add_endpoint`.
     """
     finite = image_dtype.is_floating
-    if not xla:
-        model_outputs = None
-    elif model_outputs is None:
-        model_outputs = compiled_model_outputs(model, spec)
 
     def run(image=None, text=None):
         checks = []
