@@ -40,6 +40,46 @@ def test_generate_returns_the_python_decoders_captions(captioner_export, width):
     assert [c.decode() for c in out["caption"].numpy()] == expected
 
 
+def test_generate_without_xla_returns_the_python_decoders_captions(captioner_export, tmp_path):
+    model = captioner_export[0]
+    loaded = tf.saved_model.load(export_captioner(model, tmp_path / "plain", vocabulary=VOCABULARY, xla=False))
+    images = _images(4, seed=7)
+    for width in (1, 2):
+        expected = zoo.models.generate_captions(model, images.astype("float32") / 255.0, VOCABULARY, beam_width=width)
+        out = loaded.signatures["generate"](image=tf.constant(images), beam_width=tf.constant(width))
+        assert [c.decode() for c in out["caption"].numpy()] == expected
+
+
+def _model_variables_captured(loaded) -> dict[str, int]:
+    """Per signature, how many of the model's variables it reads on each call."""
+    handles = {id(v.handle) for v in loaded.variables}
+    return {name: sum(id(c) in handles for c in signature.captured_inputs)
+            for name, signature in loaded.signatures.items()}
+
+
+def test_compiled_exports_read_no_variable_per_call(captioner_export, dual_export):
+    # Small models' weights are compiled into the XLA calls, as for classifiers.
+    assert _model_variables_captured(captioner_export[2]) == {"serving_default": 0, "generate": 0}
+    assert _model_variables_captured(tf.saved_model.load(dual_export[2])) == {
+        "serving_default": 0, "embed_image": 0, "embed_text": 0}
+
+
+@pytest.mark.parametrize("k", [1, 3, 12])
+def test_top_k_by_reductions_is_top_k_with_its_tie_order(k):
+    from zoo.export.captioner import top_k_by_reductions
+
+    rng = np.random.default_rng(k)
+    # Few distinct values, so that most rows hold ties; -inf as finished beams give.
+    values = rng.integers(0, 4, size=(6, 12)).astype("float64")
+    values[rng.random(values.shape) < 0.3] = -np.inf
+    values[0] = -np.inf
+    expected = tf.math.top_k(tf.constant(values), k=k, sorted=True)
+    compiled = tf.function(top_k_by_reductions, jit_compile=True)
+    for got in (top_k_by_reductions(tf.constant(values), tf.constant(k)), compiled(tf.constant(values), tf.constant(k))):
+        np.testing.assert_array_equal(got[0], expected.values)
+        np.testing.assert_array_equal(got[1], expected.indices)
+
+
 def test_generate_refuses_bad_inputs(captioner_export):
     generate = captioner_export[2].signatures["generate"]
     with pytest.raises(tf.errors.InvalidArgumentError, match="beam_width: expected an integer in"):
@@ -61,10 +101,15 @@ def dual_export(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_dual_encoder_signatures_match_the_model(dual_export):
+@pytest.mark.parametrize("xla", [True, False])
+@pytest.mark.parametrize("count", [4, 17])  # 17: the image tower leaves XLA from SPLIT_MIN_BATCH rows on
+def test_dual_encoder_signatures_match_the_model(dual_export, tmp_path, xla, count):
     model, prompts, path = dual_export
+    if not xla:
+        path = export_dual_encoder(model, tmp_path / "plain", vocabulary=VOCABULARY, class_prompts=prompts, xla=False)
     loaded = tf.saved_model.load(path)
-    images, texts = _images(4, 1), np.array([b"a thick seven", b"one", b"", b"\xff unknown"])
+    texts = np.array([b"a thick seven", b"one", b"", b"\xff unknown", b"a thin one left right"] * 4)[:count]
+    images = _images(count, 1)
     image_emb = zoo.models.embed_images(model, images.astype("float32") / 255.0)
     tokenizer = Tokenizer(VOCABULARY, 6)
     np.testing.assert_allclose(loaded.signatures["embed_image"](image=tf.constant(images))["embedding"], image_emb,

@@ -153,8 +153,9 @@ def export_model(
             `zoo_export.json`); anything else there is refused.
         max_text_bytes: longest text the SavedModel accepts, in bytes.
         xla: compile the SavedModel's model call with XLA (on a 2-core CPU it
-            halves the batch-1 latency of the seed model); False for a serving
-            runtime built without XLA's CPU JIT.
+            halves the batch-1 latency of the seed model, and a captioner's
+            decoding is 4-10 times faster); False for a serving runtime
+            built without XLA's CPU JIT.
         max_audio_samples: longest recording the SavedModel accepts, in
             samples; None = `MAX_AUDIO_SECONDS` at the model's sample rate.
         text_preset: for a model on a KerasHub text backbone (inputs
@@ -203,7 +204,7 @@ def export_model(
     if kind != "classifier":
         return export_kind(kind, model, target, format, vocabulary=vocabulary, expected_vocabulary=expected_vocabulary,
                            class_names=class_names, class_prompts=class_prompts, overwrite=overwrite,
-                           max_text_bytes=max_text_bytes)
+                           max_text_bytes=max_text_bytes, xla=xla)
     if class_prompts is not None:
         raise ValueError("class_prompts is for dual encoders (zero-shot classification); this model is a classifier.")
     spec = inspect_model(model, max_length)

@@ -26,9 +26,11 @@ import tensorflow as tf
 from zoo.core import keys
 from zoo.data.text import Tokenizer
 from zoo.export import metadata as metadata_lib
+from zoo.export.model_call import compiled_tower, weight_constants
 from zoo.export.signatures import MAX_TEXT_BYTES, check_image, check_text, guarded
 from zoo.export.spec import ModelSpec
 from zoo.export.target import export_directory
+from zoo.export.tower_split import has_convolution
 
 __all__ = ["export_dual_encoder", "DUAL_ENCODER_SIGNATURES"]
 
@@ -39,7 +41,7 @@ def _unit(x):
     return x / tf.maximum(tf.norm(x, axis=-1, keepdims=True), 1e-6)
 
 
-def _signatures(model, tokenizer, class_embeddings, class_names, max_text_bytes):
+def _signatures(model, tokenizer, class_embeddings, class_names, max_text_bytes, xla):
     image_shape = tuple(model.input[keys.IMAGE].shape[1:])
     image_tower = keras.Model(model.input[keys.IMAGE], model.get_layer("image_projection").output)
     text_tower = keras.Model(model.input[keys.TOKEN_IDS], model.get_layer("text_projection").output)
@@ -48,6 +50,25 @@ def _signatures(model, tokenizer, class_embeddings, class_names, max_text_bytes)
 
     def embed_images(image):
         return _unit(tf.cast(image_tower(tf.cast(image, tf.float32) / 255.0, training=False), tf.float32))
+
+    def classify_images(image):
+        logits = head.logit_scale() * tf.matmul(embed_images(image), class_embeddings, transpose_b=True)
+        return tf.nn.softmax(logits), tf.argmax(logits, axis=1)
+
+    def embed_token_ids(ids):
+        return _unit(tf.cast(text_tower(ids, training=False), tf.float32))
+
+    if xla:
+        # Each signature's model part is one XLA call with the weights compiled in,
+        # as in `zoo.export.model_call`. cnn_lstm_dual_encoder at its defaults, 5
+        # interleaved rounds, against uncompiled calls reading the variables:
+        # embed_text 0.24 against 0.97 ms at batch 1, 1.8 against 4.6 ms at 64;
+        # serving_default 0.30 against 0.51 ms at batch 1, 2.3 against 2.4 at 64.
+        weights = weight_constants(model)
+        convolutional = has_convolution(image_tower)
+        embed_images = compiled_tower(embed_images, weights, convolutional=convolutional)
+        classify_images = compiled_tower(classify_images, weights, convolutional=convolutional)
+        embed_token_ids = compiled_tower(embed_token_ids, weights, convolutional=False)
 
     def empty_embedding():
         return {"embedding": tf.zeros([0, class_embeddings.shape[1]], tf.float32)}
@@ -59,18 +80,15 @@ def _signatures(model, tokenizer, class_embeddings, class_names, max_text_bytes)
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
     def embed_text(text):
         def compute():
-            ids = tokenizer(tf.reshape(text, [-1]))
-            return {"embedding": _unit(tf.cast(text_tower(ids, training=False), tf.float32))}
+            return {"embedding": embed_token_ids(tokenizer(tf.reshape(text, [-1])))}
 
         return guarded(check_text(text, max_text_bytes), compute, empty_embedding)
 
     @tf.function(input_signature=[image_spec])
     def serving_default(image):
         def compute():
-            logits = head.logit_scale() * tf.matmul(embed_images(image), class_embeddings, transpose_b=True)
-            label = tf.argmax(logits, axis=1)
-            return {"probabilities": tf.nn.softmax(logits), "label": label,
-                    "class_name": tf.gather(class_names, label)}
+            probabilities, label = classify_images(image)
+            return {"probabilities": probabilities, "label": label, "class_name": tf.gather(class_names, label)}
 
         def empty():
             return {"probabilities": tf.zeros([0, class_embeddings.shape[0]]), "label": tf.zeros([0], tf.int64),
@@ -83,7 +101,7 @@ def _signatures(model, tokenizer, class_embeddings, class_names, max_text_bytes)
 
 def export_dual_encoder(model, path: str | os.PathLike, *, vocabulary: list[str],
                         class_prompts: Mapping[str, Sequence[str]], overwrite: bool = False,
-                        max_text_bytes: int = MAX_TEXT_BYTES) -> str:
+                        max_text_bytes: int = MAX_TEXT_BYTES, xla: bool = True) -> str:
     """Writes a dual encoder's SavedModel atomically; see the module docstring.
 
     Args:
@@ -93,6 +111,9 @@ def export_dual_encoder(model, path: str | os.PathLike, *, vocabulary: list[str]
         class_prompts: {class name: prompts}, in label order; at least one prompt each.
         overwrite: replace an existing export.
         max_text_bytes: the longest text `embed_text` accepts.
+        xla: compile each signature's model call with XLA, the weights of a
+            model up to `zoo.export.model_call.INLINE_WEIGHTS_MAX_BYTES`
+            compiled in; False for a serving runtime built without XLA's CPU JIT.
 
     Returns:
         The absolute export path.
@@ -114,7 +135,7 @@ def export_dual_encoder(model, path: str | os.PathLike, *, vocabulary: list[str]
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.track(tokenizer)
-    for name, function in _signatures(model, tokenizer, classes, names, max_text_bytes).items():
+    for name, function in _signatures(model, tokenizer, classes, names, max_text_bytes, xla).items():
         archive.add_endpoint(name, function)
     spec = ModelSpec(tuple(model.input[keys.IMAGE].shape[1:]), max_length, ("probabilities",), (len(class_prompts),),
                      False)

@@ -119,12 +119,12 @@ def _prompt_list(name, texts) -> list[str]:
 
 
 def export_kind(kind: str, model, path, format: str, *, vocabulary, expected_vocabulary=None, class_names=None,
-                class_prompts=None, overwrite: bool = False, max_text_bytes: int) -> str:
+                class_prompts=None, overwrite: bool = False, max_text_bytes: int, xla: bool = True) -> str:
     """Exports a dual encoder or a captioner (what `zoo.export_model` does for these kinds).
 
     Args:
         kind: "dual_encoder" or "captioner" (from `model_kind`).
-        model, path, format, overwrite, max_text_bytes: as `zoo.export_model`.
+        model, path, format, overwrite, max_text_bytes, xla: as `zoo.export_model`.
         vocabulary: the token list or the path of the run's vocabulary.txt.
         expected_vocabulary: as `zoo.export_model`: what the model was trained with.
         class_names, class_prompts: dual encoders: see `resolve_class_prompts`.
@@ -146,13 +146,13 @@ def export_kind(kind: str, model, path, format: str, *, vocabulary, expected_voc
             raise ValueError("class_prompts is for dual encoders; this model is a captioner (it writes text).")
         from zoo.export.captioner import export_captioner
 
-        return export_captioner(model, path, vocabulary=tokens, overwrite=overwrite)
+        return export_captioner(model, path, vocabulary=tokens, overwrite=overwrite, xla=xla)
     from zoo.export.dual_encoder import export_dual_encoder
 
     prompts = resolve_class_prompts(class_prompts, class_names)
     _check_embedding_fits(model, tokens)
     return export_dual_encoder(model, path, vocabulary=tokens, class_prompts=prompts, overwrite=overwrite,
-                               max_text_bytes=max_text_bytes)
+                               max_text_bytes=max_text_bytes, xla=xla)
 
 
 def _vocabulary(model, vocabulary, expected) -> list[str]:

@@ -25,8 +25,11 @@ __all__ = [
     "INLINE_WEIGHTS_MAX_BYTES",
     "SPLIT_MIN_BATCH",
     "compiled_model_outputs",
+    "compiled_tower",
     "numeric_outputs",
     "output_names",
+    "weight_constants",
+    "with_weight_constants",
 ]
 
 
@@ -128,20 +131,24 @@ def compiled_model_outputs(model, spec: ModelSpec) -> Callable[[dict], dict]:
     the signatures of an export, so that each function and its constants are
     saved once.
     """
-    weights = _weight_values(model)
-    whole = tf.function(_reading(weights, functools.partial(_outputs_of_any_batch, model, spec)), jit_compile=True)
+    weights = weight_constants(model)
+    whole = tf.function(
+        with_weight_constants(weights, functools.partial(_outputs_of_any_batch, model, spec)), jit_compile=True
+    )
     split = split_towers(model)
     if split is None:
         return whole
     towers = {
-        tower.input_name: tf.function(_reading(weights, _flat_call(tower.function)), jit_compile=tower.compiled)
+        tower.input_name: tf.function(
+            with_weight_constants(weights, _flat_call(tower.function)), jit_compile=tower.compiled
+        )
         for tower in split.towers
     }
 
     def head_outputs(tensors):
         return _head_outputs(split.head(tensors), spec)
 
-    head = tf.function(_reading(weights, head_outputs), jit_compile=True)
+    head = tf.function(with_weight_constants(weights, head_outputs), jit_compile=True)
 
     def split_call(feeds):
         tower_outputs = {name: tower(feeds[name]) for name, tower in towers.items()}
@@ -159,8 +166,16 @@ def compiled_model_outputs(model, spec: ModelSpec) -> Callable[[dict], dict]:
     return outputs
 
 
-def _weight_values(model) -> dict[int, np.ndarray] | None:
-    """The model's weight values by variable id, or None past `INLINE_WEIGHTS_MAX_BYTES`."""
+def weight_constants(model) -> dict[int, np.ndarray] | None:
+    """The values to compile into a model's serving functions (see `with_weight_constants`).
+
+    Args:
+        model: a Keras model.
+
+    Returns:
+        Its weights' values by variable id, taken now, or None when they
+        exceed `INLINE_WEIGHTS_MAX_BYTES` (the functions then read the variables).
+    """
     size = sum(math.prod(w.shape) * tf.as_dtype(w.dtype).size for w in model.weights)
     if size > INLINE_WEIGHTS_MAX_BYTES:
         return None
@@ -188,8 +203,8 @@ class _ConstantWeights(keras.StatelessScope):
         return self._made[key]
 
 
-def _reading(weights: dict[int, np.ndarray] | None, function: Callable) -> Callable:
-    """`function` tracing with `weights` as constants (unchanged when None)."""
+def with_weight_constants(weights: dict[int, np.ndarray] | None, function: Callable) -> Callable:
+    """`function`, tracing with `weights` (from `weight_constants`) as constants; unchanged when None."""
     if weights is None:
         return function
 
@@ -197,6 +212,35 @@ def _reading(weights: dict[int, np.ndarray] | None, function: Callable) -> Calla
     def call(*args, **kwargs):
         with _ConstantWeights(weights):
             return function(*args, **kwargs)
+
+    return call
+
+
+def compiled_tower(function: Callable, weights: dict[int, np.ndarray] | None, *, convolutional: bool) -> Callable:
+    """A serving function's call of one part of a model on one input tensor, compiled with XLA.
+
+    A convolutional part runs on TensorFlow's own kernels (oneDNN on a CPU)
+    from `SPLIT_MIN_BATCH` rows on, where they are faster than XLA's, as in
+    `compiled_model_outputs`.
+
+    Args:
+        function: one tensor -> a tensor or a structure of tensors.
+        weights: from `weight_constants`: compiled in as constants, or None
+            to read the variables.
+        convolutional: whether the part holds convolutions
+            (`zoo.export.tower_split.has_convolution`).
+
+    Returns:
+        A callable of the same signature, for use inside a `tf.function`.
+    """
+    traced = with_weight_constants(weights, function)
+    compiled = tf.function(traced, jit_compile=True)
+    if not convolutional:
+        return compiled
+    plain = tf.function(traced)
+
+    def call(tensor):
+        return tf.cond(tf.shape(tensor)[0] >= SPLIT_MIN_BATCH, lambda: plain(tensor), lambda: compiled(tensor))
 
     return call
 

@@ -20,7 +20,7 @@ import keras
 
 from zoo.core import keys
 
-__all__ = ["Tower", "TowerSplit", "split_towers"]
+__all__ = ["Tower", "TowerSplit", "has_convolution", "split_towers"]
 
 _CONVOLUTIONS = (
     keras.layers.Conv1D,
@@ -97,7 +97,7 @@ def split_towers(model, image_input: str = keys.IMAGE) -> TowerSplit | None:
         outputs = [t for t, origin in frontier if origin == name and t is not tensor]
         if outputs:
             function = keras.Function([tensor], outputs, name=f"{model.name}_{name}_tower")
-            convolutional = any(_has_convolution(operation) for operation in function.operations)
+            convolutional = any(has_convolution(operation) for operation in function.operations)
             towers.append(Tower(name, function, compiled=not (name == image_input and convolutional)))
     if all(tower.compiled for tower in towers):
         return None
@@ -147,7 +147,8 @@ def _index(tensors: list, tensor) -> int:
     return next(i for i, t in enumerate(tensors) if t is tensor)
 
 
-def _has_convolution(layer) -> bool:
+def has_convolution(layer) -> bool:
+    """Whether a layer, or any layer inside it (a model, a wrapper's `layers`), is a convolution."""
     if isinstance(layer, _CONVOLUTIONS):
         return True
-    return any(_has_convolution(inner) for inner in getattr(layer, "layers", ()))
+    return any(has_convolution(inner) for inner in getattr(layer, "layers", ()))
