@@ -102,10 +102,11 @@ def _decoding_parts(model) -> _DecodingParts:
 
         return _DecodingParts(lambda images: [images], whole, image_tower=False)
     towers = {tower.input_name: tower.function for tower in split.towers}
+    reads_pixels = (keys.IMAGE, None) in split.head_sources
 
     def encode(images):
         tower = towers.get(keys.IMAGE)
-        return [*(keras.tree.flatten(tower([images])) if tower else []), images]
+        return [*(keras.tree.flatten(tower([images])) if tower else []), *([images] if reads_pixels else [])]
 
     one_position = all(isinstance(layer, _POSITION_WISE) for layer in split.head.operations)
 

@@ -48,12 +48,14 @@ def _signatures(model, tokenizer, class_embeddings, class_names, max_text_bytes,
     head = model.get_layer("head_embeddings")
     image_spec = tf.TensorSpec([None, None, None, None], tf.uint8, name="image")
 
-    def embed_images(image):
+    def unit_image_embeddings(image):
         return _unit(tf.cast(image_tower(tf.cast(image, tf.float32) / 255.0, training=False), tf.float32))
 
     def classify_images(image):
-        logits = head.logit_scale() * tf.matmul(embed_images(image), class_embeddings, transpose_b=True)
+        logits = head.logit_scale() * tf.matmul(unit_image_embeddings(image), class_embeddings, transpose_b=True)
         return tf.nn.softmax(logits), tf.argmax(logits, axis=1)
+
+    embed_images = unit_image_embeddings
 
     def embed_token_ids(ids):
         return _unit(tf.cast(text_tower(ids, training=False), tf.float32))
