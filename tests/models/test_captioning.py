@@ -38,6 +38,28 @@ def test_beam_width_one_is_greedy(captioner):
     assert zoo.models.generate_captions(captioner, images, beam_width=1) == _greedy(captioner, images)
 
 
+def test_decoding_by_parts_gives_the_whole_models_captions(captioner, monkeypatch):
+    from zoo.models import decoding
+
+    # The parts: the image encoded once, the head run at the decoded position only.
+    assert decoding._step_parts(captioner) is not None
+    images = np.random.default_rng(2).uniform(size=(7, 28, 28, 1)).astype("float32")
+    by_parts = [decoding.decode(captioner, images, beam_width=width) for width in (1, 3)]
+    monkeypatch.setattr(decoding, "_step_parts", lambda model: None)
+    assert by_parts == [decoding.decode(captioner, images, beam_width=width) for width in (1, 3)]
+
+
+def test_a_model_not_built_as_the_captioner_decodes_whole(captioner):
+    from zoo.models import decoding
+
+    image = keras.Input((28, 28, 1), name="image")
+    ids = keras.Input((5,), dtype="int32", name="token_ids")
+    other = keras.Model({"image": image, "token_ids": ids}, captioner({"image": image, "token_ids": ids}))
+    assert decoding._step_parts(other) is None
+    images = np.random.default_rng(4).uniform(size=(3, 28, 28, 1)).astype("float32")
+    assert decoding.decode(other, images) == decoding.decode(captioner, images)
+
+
 def test_beam_search_finds_a_caption_at_least_as_likely(captioner):
     images = np.random.default_rng(1).uniform(size=(6, 28, 28, 1)).astype("float32")
 

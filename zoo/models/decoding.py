@@ -52,7 +52,7 @@ def _decode_batch(model, images, width: int) -> list[list[int]]:
     max_length = model.input[keys.TOKEN_IDS].shape[1]
     vocab_size = model.output.shape[-1]
     batch = len(images)
-    repeated = np.repeat(images, width, axis=0)
+    repeated = np.repeat(images, width, axis=0)  # for a model without `_step_parts`
     rows = np.arange(batch)[:, None]
     tokens = np.zeros((batch, width, max_length), "int32")
     inputs = np.zeros((batch, width, max_length), "int32")
@@ -60,9 +60,19 @@ def _decode_batch(model, images, width: int) -> list[list[int]]:
     scores = np.full((batch, width), -np.inf)
     scores[:, 0] = 0.0  # one live beam at the start, so the first step does not pick the same word W times
     finished = np.zeros((batch, width), bool)
+    parts = _step_parts(model)
+    if parts is not None:
+        encode, step = parts
+        image_features = np.repeat(np.asarray(encode.predict_on_batch(images)), width, axis=0)
     for position in range(max_length):
-        feed = {keys.IMAGE: repeated, keys.TOKEN_IDS: inputs.reshape(batch * width, max_length)}
-        probabilities = keras.ops.convert_to_numpy(model(feed, training=False))[:, position]
+        ids = inputs.reshape(batch * width, max_length)
+        if parts is None:
+            feed = {keys.IMAGE: repeated, keys.TOKEN_IDS: ids}
+            probabilities = keras.ops.convert_to_numpy(model(feed, training=False))[:, position]
+        else:
+            at = np.zeros(ids.shape, "float32")
+            at[:, position] = 1.0
+            probabilities = np.asarray(step.predict_on_batch([image_features, ids, at]))
         with np.errstate(divide="ignore"):
             log_p = np.log(probabilities.astype(np.float64)).reshape(batch, width, vocab_size)
         log_p[finished] = -np.inf
@@ -79,3 +89,41 @@ def _decode_batch(model, images, width: int) -> list[list[int]]:
         if position + 1 < max_length:
             inputs[..., position + 1] = word
     return [[int(i) for i in row if i != 0] for row in tokens[:, 0]]
+
+
+def _step_parts(model):
+    """(encode, step) Keras models for decoding a `cnn_lstm_captioner` with less work per step, or None.
+
+    `encode`: images -> the image positions the attention reads, computed once
+    per image instead of once per step and beam. `step`: (those positions, token
+    ids, a one-hot [N, max_length] of the position decoded) -> the word
+    probabilities there [N, vocab]: the attention and the vocabulary projection
+    treat positions one by one, so they run at that position only. Both are
+    built from the model's own layers and run compiled (`predict_on_batch`).
+    The default captioner on 2,048 images, 2-core CPU, two rounds, against the
+    whole model called at every step: greedy 4.9-5.3 against 13.5-13.6 s,
+    beam width 3 11.0-11.1 against 27.8-28.2 s.
+
+    Returns None for a model that is not built like `cnn_lstm_captioner` (its
+    output the softmax of `head_logits` over `fusion_attention`).
+    """
+    try:
+        probabilities = model.get_layer("head_probabilities")
+        logits, attention = model.get_layer("head_logits"), model.get_layer("fusion_attention")
+    except ValueError:
+        return None
+    chain = [probabilities.input, logits.input]
+    if (model.output is not probabilities.output or chain[0] is not logits.output
+            or chain[1] is not attention.output or len(attention.input) != 2):
+        return None
+    sequence, image_positions = attention.input
+    encode = keras.Model(model.input[keys.IMAGE], image_positions)
+    read_text = keras.Model(model.input[keys.TOKEN_IDS], sequence)
+    features = keras.Input(shape=image_positions.shape[1:], dtype=image_positions.dtype)
+    ids = keras.Input(shape=model.input[keys.TOKEN_IDS].shape[1:], dtype="int32")
+    at = keras.Input(shape=ids.shape[1:])
+    # A weighted sum with one weight 1 and the others 0 picks the position exactly.
+    text = keras.ops.sum(read_text(ids) * keras.ops.expand_dims(at, -1), axis=1, keepdims=True)
+    word_probabilities = probabilities(logits(attention([text, features])))
+    step = keras.Model([features, ids, at], keras.ops.squeeze(word_probabilities, 1))
+    return encode, step
