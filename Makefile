@@ -44,6 +44,7 @@ bench:
 	$(PY) tests/benchmarks/bench_training.py
 	$(PY) tests/benchmarks/bench_serving.py
 	$(PY) tests/benchmarks/bench_audio_serving.py
+	$(PY) tests/benchmarks/bench_generative_serving.py
 	$(PY) tests/benchmarks/bench_demo.py
 	$(PY) tests/benchmarks/bench_pretrained.py
 	$(PY) tests/benchmarks/bench_compare.py
