@@ -50,6 +50,46 @@ def test_generate_without_xla_returns_the_python_decoders_captions(captioner_exp
         assert [c.decode() for c in out["caption"].numpy()] == expected
 
 
+def test_lstm_captioners_step_their_state_and_others_reread_the_prefix(captioner_export, tmp_path):
+    from zoo.export.caption_steps import decoding_parts
+
+    # The captioner's LSTM advances one token per step: its state is (h, c) per layer.
+    assert len(decoding_parts(captioner_export[0]).start(3)) == 2
+    keras.utils.set_random_seed(6)
+    gru = zoo.build("cnn_lstm_captioner", vocab_size=len(VOCABULARY), max_length=6, embed_dim=8, rnn_units=(8,),
+                    rnn_cell="gru", attention_dim=8, num_heads=2, conv_filters=(4, 8), image_units=8)
+    assert decoding_parts(gru).start(3) == []  # no stepped cell: each step reruns the text tower
+    loaded = tf.saved_model.load(export_captioner(gru, tmp_path / "gru", vocabulary=VOCABULARY))
+    images = _images(4, seed=11)
+    expected = zoo.models.generate_captions(gru, images.astype("float32") / 255.0, VOCABULARY, beam_width=2)
+    out = loaded.signatures["generate"](image=tf.constant(images), beam_width=tf.constant(2))
+    assert [c.decode() for c in out["caption"].numpy()] == expected
+
+
+def test_stepped_decoding_gives_the_models_probabilities_at_each_position(captioner_export):
+    from zoo.export.caption_steps import decoding_parts
+    from zoo.export.captioner import _beam_rows
+
+    model = captioner_export[0]
+    length, vocab = model.input["token_ids"].shape[1], model.output.shape[-1]
+    parts = decoding_parts(model)
+    images = tf.constant(_images(4, seed=2).astype("float32") / 255.0)
+    ids = np.random.default_rng(0).integers(1, vocab, size=(4, length)).astype("int32")
+    ids[:, 0] = vocab  # the start id, then words
+    encoded, state = parts.encode(images), parts.start(4)
+    # After position 2 the rows swap as beams do: one image, four beams, reordered.
+    order = np.array([2, 0, 3, 1])
+    for position in range(length):
+        if position == 3:
+            state = [_beam_rows(tensor, tf.constant(order[None])) for tensor in state]
+            ids, encoded = ids[order], [tf.gather(tensor, order) for tensor in encoded]
+            images = tf.gather(images, order)
+        # The head's shape check admits one position only in a graph, where decoding runs.
+        probabilities, state = tf.function(parts.step)(encoded, state, tf.constant(ids), position)
+        whole = np.asarray(model({"image": images, "token_ids": tf.constant(ids)}, training=False))[:, position]
+        np.testing.assert_allclose(probabilities, whole, atol=1e-6)
+
+
 def _model_variables_captured(loaded) -> dict[str, int]:
     """Per signature, how many of the model's variables it reads on each call."""
     handles = {id(v.handle) for v in loaded.variables}
@@ -66,7 +106,7 @@ def test_compiled_exports_read_no_variable_per_call(captioner_export, dual_expor
 
 @pytest.mark.parametrize("k", [1, 3, 12])
 def test_top_k_by_reductions_is_top_k_with_its_tie_order(k):
-    from zoo.export.captioner import top_k_by_reductions
+    from zoo.export.caption_steps import top_k_by_reductions
 
     rng = np.random.default_rng(k)
     # Few distinct values, so that most rows hold ties; -inf as finished beams give.

@@ -154,7 +154,7 @@ def export_model(
         max_text_bytes: longest text the SavedModel accepts, in bytes.
         xla: compile the SavedModel's model call with XLA (on a 2-core CPU it
             halves the batch-1 latency of the seed model, and a captioner's
-            decoding is 4-10 times faster); False for a serving runtime
+            decoding is 2-8 times faster); False for a serving runtime
             built without XLA's CPU JIT.
         max_audio_samples: longest recording the SavedModel accepts, in
             samples; None = `MAX_AUDIO_SECONDS` at the model's sample rate.

@@ -13,29 +13,26 @@ start id, end id (0), log-probability sums in float64 and tie order (lower
 beam, then lower word id: `tf.math.top_k` keeps the lower index first), so
 it returns the Python decoder's captions.
 
-Decoding is compiled with XLA (`xla=True`, the default): the image tower runs
-once per image, then each position runs the text tower and, where the head
-treats positions one by one, the head at that position only.
+Decoding is compiled with XLA (`xla=True`, the default), and each step does
+only the work `zoo.export.caption_steps` can prove new: the image tower runs
+once per image, the LSTMs advance one token, the head runs at one position.
 """
 
 from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Callable
-from typing import NamedTuple
 
 import keras
 import tensorflow as tf
 
 from zoo.core import keys
 from zoo.export import metadata as metadata_lib
+from zoo.export.caption_steps import DecodingParts, decoding_parts, top_k_by_reductions
 from zoo.export.model_call import compiled_tower, weight_constants, with_weight_constants
 from zoo.export.signatures import Check, check_image, guarded
 from zoo.export.spec import ModelSpec
 from zoo.export.target import export_directory
-from zoo.export.tower_split import split_towers
-from zoo.layers import CrossModalAttention
 
 __all__ = ["export_captioner", "beam_decode", "MAX_BEAM_WIDTH", "CAPTIONER_SIGNATURES"]
 
@@ -47,6 +44,12 @@ def _select(tensor, beam):
     return tf.gather(tensor, beam, batch_dims=1)
 
 
+def _beam_rows(tensor, beam):
+    """Rows [batch * width, ...] of a decoder state, reordered as the beams were."""
+    per_beam = tf.reshape(tensor, tf.concat([tf.shape(beam), tf.shape(tensor)[1:]], 0))
+    return tf.reshape(_select(per_beam, beam), tf.shape(tensor))
+
+
 def beam_decode(model, images: tf.Tensor, width: tf.Tensor) -> tf.Tensor:
     """Beam search in the graph; int32 [batch, max_length] ids of the best caption (0 after its end).
 
@@ -55,121 +58,23 @@ def beam_decode(model, images: tf.Tensor, width: tf.Tensor) -> tf.Tensor:
         images: float32 [batch, H, W, C] in [0, 1].
         width: int32 scalar >= 1.
     """
-    parts = _decoding_parts(model)
-    return _search(model, parts.probabilities, parts.encode(images), width)
+    parts = decoding_parts(model)
+
+    # A graph even when called eagerly: the head's input check admits one position only there.
+    @tf.function
+    def search(images, width):
+        return _search(model, parts, parts.encode(images), width)
+
+    return search(images, width)
 
 
-# Layers whose output at a text position depends on that position's input only
-# (cross-attention to the image included), so a head made of them can run on one position.
-_POSITION_WISE = (
-    keras.layers.InputLayer,
-    CrossModalAttention,
-    keras.layers.Dense,
-    keras.layers.Activation,
-    keras.layers.LayerNormalization,
-    keras.layers.Dropout,
-)
-
-
-class _DecodingParts(NamedTuple):
-    """The model's calls in decoding.
-
-    Attributes:
-        encode: images -> the list of tensors the steps read of them.
-        probabilities: (that list, repeated per beam; token ids [N, length];
-            a position) -> the model's word probabilities there [N, vocab].
-        image_tower: whether `encode` runs the image tower (else it passes the images on).
-    """
-
-    encode: Callable
-    probabilities: Callable
-    image_tower: bool
-
-
-def _decoding_parts(model) -> _DecodingParts:
-    """The model's calls in decoding, cut where that saves work.
-
-    When the model cuts into towers (`zoo.export.tower_split`), an image goes
-    through its tower once per caption rather than once per position and beam;
-    when its head treats each position on its own, the head runs on the
-    position being decoded only (for cnn_lstm_captioner most of a step's work
-    is the vocabulary projection of every position).
-    """
-    split = split_towers(model)
-    if split is None or {name for name, _ in split.head_sources} - {keys.IMAGE, keys.TOKEN_IDS}:
-        def whole(encoded, ids, position):
-            return model({keys.IMAGE: encoded[0], keys.TOKEN_IDS: ids}, training=False)[:, position]
-
-        return _DecodingParts(lambda images: [images], whole, image_tower=False)
-    towers = {tower.input_name: tower.function for tower in split.towers}
-    reads_pixels = (keys.IMAGE, None) in split.head_sources
-
-    def encode(images):
-        tower = towers.get(keys.IMAGE)
-        return [*(keras.tree.flatten(tower([images])) if tower else []), *([images] if reads_pixels else [])]
-
-    one_position = all(isinstance(layer, _POSITION_WISE) for layer in split.head.operations)
-
-    def probabilities(encoded, ids, position):
-        text = keras.tree.flatten(towers[keys.TOKEN_IDS]([ids])) if keys.TOKEN_IDS in towers else []
-        if one_position:
-            text = [_unknown_length(tensor[:, position : position + 1]) for tensor in text]
-        inputs = [
-            (encoded[-1] if index is None else encoded[index]) if name == keys.IMAGE
-            else (ids if index is None else text[index])
-            for name, index in split.head_sources
-        ]
-        return split.head(inputs)[:, 0 if one_position else position]
-
-    return _DecodingParts(encode, probabilities, image_tower=keys.IMAGE in towers)
-
-
-def _unknown_length(tensor):
-    """`tensor` with its time axis of unknown static length.
-
-    The head (a `keras.Function`) checks each input's static shape against the
-    model's, whose texts have `max_length` positions; an unknown length passes.
-    """
-    return tf.compat.v1.placeholder_with_default(tensor, [tensor.shape[0], None, *tensor.shape[2:]])
-
-
-def top_k_by_reductions(values: tf.Tensor, k: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    """`tf.math.top_k(values, k, sorted=True)` for rank 2, lower index first among equals, by k pairs of reductions.
-
-    XLA's CPU TopK sorts each row whole: 6-8 ms per decoding step of 64
-    images over 1,000 words, most of the compiled captioner's time.
-
-    Args:
-        values: [rows, n] floats without NaN.
-        k: int32 scalar in [1, n].
-
-    Returns:
-        (values [rows, k], int32 indices [rows, k]), as `tf.math.top_k`.
-    """
-    count = tf.shape(values)[1]
-    position = tf.range(count)[None, :]
-    lowest = tf.constant(-float("inf"), values.dtype)
-
-    def pick(i, taken, best_values, best_indices):
-        best = tf.reduce_max(tf.where(taken, lowest, values), axis=1, keepdims=True)
-        # Among the untaken entries equal to the best (-inf included), the lowest index.
-        index = tf.reduce_min(tf.where(tf.logical_and(~taken, values == best), position, count), axis=1)
-        taken = tf.logical_or(taken, position == index[:, None])
-        return i + 1, taken, best_values.write(i, best[:, 0]), best_indices.write(i, index)
-
-    found = (tf.TensorArray(values.dtype, size=k), tf.TensorArray(tf.int32, size=k))
-    _, _, best_values, best_indices = tf.while_loop(
-        lambda i, *_: i < k, pick, (0, tf.zeros_like(values, tf.bool), *found)
-    )
-    return tf.transpose(best_values.stack()), tf.transpose(best_indices.stack())
-
-
-def _search(model, probabilities_of, encoded: list, width: tf.Tensor, top_k=tf.math.top_k) -> tf.Tensor:
-    """The beam search of `beam_decode` over images already encoded by `_decoding_parts`."""
+def _search(model, parts: DecodingParts, encoded: list, width: tf.Tensor, top_k=tf.math.top_k) -> tf.Tensor:
+    """The beam search of `beam_decode` over images already encoded by `parts.encode`."""
     length = model.input[keys.TOKEN_IDS].shape[1]
     vocab = model.output.shape[-1]
     batch = tf.shape(encoded[0])[0]
     repeated = [tf.repeat(tensor, width, axis=0) for tensor in encoded]
+    state = parts.start(batch * width)
     tokens = tf.zeros([batch, width, length], tf.int32)
     start = tf.one_hot(tf.zeros([batch, width], tf.int32), length, on_value=vocab, off_value=0, dtype=tf.int32)
     inputs = start
@@ -178,7 +83,7 @@ def _search(model, probabilities_of, encoded: list, width: tf.Tensor, top_k=tf.m
     finished = tf.zeros([batch, width], tf.bool)
     end_only = tf.where(tf.range(vocab) == 0, 0.0, -float("inf"))[None, None, :]
     for position in range(length):
-        probabilities = probabilities_of(repeated, tf.reshape(inputs, [-1, length]), position)
+        probabilities, state = parts.step(repeated, state, tf.reshape(inputs, [-1, length]), position)
         log_p = tf.math.log(tf.reshape(tf.cast(probabilities, tf.float64), [batch, width, vocab]))
         log_p = tf.where(finished[..., None], tf.cast(end_only, tf.float64), log_p)
         candidates = tf.reshape(scores[..., None] + log_p, [batch, width * vocab])
@@ -187,6 +92,7 @@ def _search(model, probabilities_of, encoded: list, width: tf.Tensor, top_k=tf.m
         at = tf.one_hot(position, length, dtype=tf.int32)
         tokens = _select(tokens, beam) * (1 - at) + word[..., None] * at
         inputs, finished = _select(inputs, beam), tf.logical_or(_select(finished, beam), word == 0)
+        state = [_beam_rows(tensor, beam) for tensor in state]
         if position + 1 < length:
             after = tf.one_hot(position + 1, length, dtype=tf.int32)
             inputs = inputs * (1 - after) + word[..., None] * after
@@ -198,14 +104,14 @@ def _signatures(model, vocabulary: list[str], xla: bool):
     length = model.input[keys.TOKEN_IDS].shape[1]
     words = tf.constant(vocabulary)
     image_spec = tf.TensorSpec([None, None, None, None], tf.uint8, name="image")
-    parts = _decoding_parts(model)
+    parts = decoding_parts(model)
     encode = parts.encode
-    search = functools.partial(_search, model, parts.probabilities)
+    search = functools.partial(_search, model, parts)
     if xla:
         # The search compiles once per batch size and beam width (XLA takes the width
         # as a compile-time constant). cnn_lstm_captioner at its defaults, greedy,
-        # 5 interleaved rounds, against the whole model called uncompiled at every
-        # position: batch 1 2.6 against 26.6 ms, batch 64 31 against 144 ms.
+        # 5 interleaved rounds: batch 1 0.83 against 6.9 ms uncompiled with the same
+        # cuts, batch 64 12.0 against 23.2 ms (bench_generative_serving.py).
         weights = weight_constants(model)
         if parts.image_tower:
             encode = compiled_tower(encode, weights, convolutional=True)
