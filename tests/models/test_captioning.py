@@ -49,6 +49,27 @@ def test_decoding_by_parts_gives_the_whole_models_captions(captioner, monkeypatc
     assert by_parts == [decoding.decode(captioner, images, beam_width=width) for width in (1, 3)]
 
 
+def test_the_step_model_carries_the_lstm_state_to_the_models_probabilities(captioner):
+    from zoo.models import decoding
+
+    parts = decoding._step_parts(captioner)
+    assert len(parts.state) == 2  # (h, c) of the one LSTM: the step advances it by one token
+    length, vocab = captioner.input["token_ids"].shape[1], captioner.output.shape[-1]
+    rng = np.random.default_rng(5)
+    images = rng.uniform(size=(4, 28, 28, 1)).astype("float32")
+    ids = rng.integers(1, vocab, size=(4, length)).astype("int32")
+    ids[:, 0] = vocab  # the start id, then words
+    features = np.asarray(parts.encode.predict_on_batch(images))
+    state = [np.zeros((4, units), dtype) for units, dtype in parts.state]
+    order = np.array([3, 1, 0, 2])  # the rows reordered after position 1, as beams are
+    for position in range(length):
+        if position == 2:
+            images, ids, features, state = images[order], ids[order], features[order], [s[order] for s in state]
+        probabilities, *state = parts.step.predict_on_batch([features, ids[:, position], *state])
+        whole = np.asarray(captioner({"image": images, "token_ids": ids}))[:, position]
+        np.testing.assert_allclose(probabilities, whole, atol=1e-6)
+
+
 def test_a_model_not_built_as_the_captioner_decodes_whole(captioner):
     from zoo.models import decoding
 

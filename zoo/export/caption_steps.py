@@ -29,6 +29,7 @@ import tensorflow as tf
 from zoo.core import keys
 from zoo.export.tower_split import split_towers
 from zoo.layers import CrossModalAttention
+from zoo.models.decoding import recurrent_chain
 
 __all__ = ["DecodingParts", "decoding_parts", "top_k_by_reductions"]
 
@@ -89,7 +90,9 @@ def decoding_parts(model) -> DecodingParts:
 
     one_position = all(isinstance(layer, _POSITION_WISE) for layer in split.head.operations)
     text_tower = towers.get(keys.TOKEN_IDS)
-    chain = _recurrent_chain(text_tower, model.input[keys.TOKEN_IDS]) if one_position and text_tower else None
+    chain = None
+    if one_position and text_tower is not None and len(text_tower.outputs) == 1:
+        chain = recurrent_chain(text_tower.outputs[0], model.input[keys.TOKEN_IDS])
     if chain is not None:
         embedding, lstms = chain
 
@@ -114,35 +117,6 @@ def decoding_parts(model) -> DecodingParts:
         return head(encoded, text, ids, position, one_position), state
 
     return DecodingParts(encode, lambda rows: [], prefix, image_tower=keys.IMAGE in towers)
-
-
-def _recurrent_chain(text_tower, token_ids):
-    """(embedding, [LSTM, ...]) when the text tower is exactly those, one after the other; else None.
-
-    Each LSTM must run forward and return its sequence, so that its output at
-    a position is its state after that position's token.
-    """
-    if len(text_tower.outputs) != 1:
-        return None
-    layers, tensor = [], text_tower.outputs[0]
-    while tensor is not token_ids:
-        layer, node_index, _ = tensor._keras_history
-        node = layer._inbound_nodes[node_index]
-        # One positional input; a padding mask may come beside it as a keyword.
-        if node.is_input or len(node.arguments.args) != 1:
-            return None
-        layers.append(layer)
-        tensor = node.arguments.args[0]
-    if not layers or not isinstance(layers[-1], keras.layers.Embedding):
-        return None
-    embedding, lstms = layers[-1], layers[-2::-1]
-    if not lstms or not all(
-        type(lstm.cell) is keras.layers.LSTMCell and lstm.return_sequences and not lstm.go_backwards
-        and not lstm.stateful and isinstance(lstm, keras.layers.LSTM)
-        for lstm in lstms
-    ):
-        return None
-    return embedding, lstms
 
 
 def _unknown_length(tensor):
