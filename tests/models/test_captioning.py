@@ -42,17 +42,17 @@ def test_decoding_by_parts_gives_the_whole_models_captions(captioner, monkeypatc
     from zoo.models import decoding
 
     # The parts: the image encoded once, the head run at the decoded position only.
-    assert decoding._step_parts(captioner) is not None
+    assert decoding.step_models(captioner) is not None
     images = np.random.default_rng(2).uniform(size=(7, 28, 28, 1)).astype("float32")
     by_parts = [decoding.decode(captioner, images, beam_width=width) for width in (1, 3)]
-    monkeypatch.setattr(decoding, "_step_parts", lambda model: None)
+    monkeypatch.setattr(decoding, "step_models", lambda model: None)
     assert by_parts == [decoding.decode(captioner, images, beam_width=width) for width in (1, 3)]
 
 
 def test_the_step_model_carries_the_lstm_state_to_the_models_probabilities(captioner):
     from zoo.models import decoding
 
-    parts = decoding._step_parts(captioner)
+    parts = decoding.step_models(captioner)
     assert len(parts.state) == 2  # (h, c) of the one LSTM: the step advances it by one token
     length, vocab = captioner.input["token_ids"].shape[1], captioner.output.shape[-1]
     rng = np.random.default_rng(5)
@@ -76,7 +76,7 @@ def test_a_model_not_built_as_the_captioner_decodes_whole(captioner):
     image = keras.Input((28, 28, 1), name="image")
     ids = keras.Input((5,), dtype="int32", name="token_ids")
     other = keras.Model({"image": image, "token_ids": ids}, captioner({"image": image, "token_ids": ids}))
-    assert decoding._step_parts(other) is None
+    assert decoding.step_models(other) is None
     images = np.random.default_rng(4).uniform(size=(3, 28, 28, 1)).astype("float32")
     assert decoding.decode(other, images) == decoding.decode(captioner, images)
 

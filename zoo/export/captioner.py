@@ -14,8 +14,9 @@ beam, then lower word id: `tf.math.top_k` keeps the lower index first), so
 it returns the Python decoder's captions.
 
 Decoding is compiled with XLA (`xla=True`, the default), and each step does
-only the work `zoo.export.caption_steps` can prove new: the image tower runs
-once per image, the LSTMs advance one token, the head runs at one position.
+only the work that is new at its position (`zoo.export.caption_steps`): the
+image tower runs once per image, the LSTMs advance one token, the head runs
+at one position.
 """
 
 from __future__ import annotations
@@ -59,13 +60,7 @@ def beam_decode(model, images: tf.Tensor, width: tf.Tensor) -> tf.Tensor:
         width: int32 scalar >= 1.
     """
     parts = decoding_parts(model)
-
-    # A graph even when called eagerly: the head's input check admits one position only there.
-    @tf.function
-    def search(images, width):
-        return _search(model, parts, parts.encode(images), width)
-
-    return search(images, width)
+    return _search(model, parts, parts.encode(images), width)
 
 
 def _search(model, parts: DecodingParts, encoded: list, width: tf.Tensor, top_k=tf.math.top_k) -> tf.Tensor:

@@ -64,8 +64,8 @@ def _signatures(model, tokenizer, class_embeddings, class_names, max_text_bytes,
         # Each signature's model part is one XLA call with the weights compiled in,
         # as in `zoo.export.model_call`. cnn_lstm_dual_encoder at its defaults, 5
         # interleaved rounds, against uncompiled calls reading the variables:
-        # embed_text 0.24 against 0.97 ms at batch 1, 1.8 against 4.6 ms at 64;
-        # serving_default 0.30 against 0.51 ms at batch 1, 2.3 against 2.4 at 64.
+        # embed_text 0.26 against 0.95 ms at batch 1, 2.0 against 4.4 ms at 64;
+        # serving_default 0.31 against 0.51 ms at batch 1, 2.4 against 2.6 at 64.
         weights = weight_constants(model)
         convolutional = has_convolution(image_tower)
         embed_images = compiled_tower(embed_images, weights, convolutional=convolutional)

@@ -10,7 +10,7 @@ their total log-probability (no length normalisation, as in the plain beam
 search of Sutskever et al., 2014). Ties go to the lower beam, then the lower
 word id, so width 1 picks exactly the greedy word.
 
-Each step does only the work that is new at its position (`_StepModels`):
+Each step does only the work that is new at its position (`StepModels`):
 the image is encoded once, the LSTMs advance one token, and the attention
 and vocabulary projection run at that position; the captions are those of
 the whole model called at every step.
@@ -25,7 +25,7 @@ import numpy as np
 
 from zoo.core import keys
 
-__all__ = ["decode", "recurrent_chain"]
+__all__ = ["StepModels", "decode", "step_models"]
 
 
 def decode(model: keras.Model, images: np.ndarray, *, beam_width: int = 1, vocabulary: list[str] | None = None,
@@ -48,7 +48,7 @@ def decode(model: keras.Model, images: np.ndarray, *, beam_width: int = 1, vocab
     if isinstance(beam_width, bool) or not isinstance(beam_width, int) or beam_width < 1:
         raise ValueError(f"beam_width={beam_width!r}: expected an integer >= 1.")
     captions = []
-    parts = _step_parts(model)  # built once: each new Keras model traces its predict function again
+    parts = step_models(model)  # built once: each new Keras model traces its predict function again
     for start in range(0, len(images), batch_size):
         batch = np.asarray(images[start : start + batch_size], "float32")
         captions.extend(_decode_batch(model, parts, batch, beam_width))
@@ -105,7 +105,7 @@ def _decode_batch(model, parts, images, width: int) -> list[list[int]]:
     return [[int(i) for i in row if i != 0] for row in tokens[:, 0]]
 
 
-class _StepModels(NamedTuple):
+class StepModels(NamedTuple):
     """Keras models that decode a captioner with less work per step than the whole model.
 
     Attributes:
@@ -150,7 +150,7 @@ class _LstmStep(keras.Model):
                 *carried]
 
 
-def recurrent_chain(sequence, token_ids):
+def _recurrent_chain(sequence, token_ids):
     """(embedding, [LSTM, ...]) when `sequence` comes from `token_ids` through exactly those, in turn; else None.
 
     Each LSTM must run forward and return its sequence, so that its output at
@@ -182,8 +182,11 @@ def recurrent_chain(sequence, token_ids):
     return embedding, lstms
 
 
-def _step_parts(model) -> _StepModels | None:
-    """The `_StepModels` of a `cnn_lstm_captioner`, from its own layers; None for a model built otherwise.
+def step_models(model) -> StepModels | None:
+    """The `StepModels` of a `cnn_lstm_captioner`, from its own layers; None for a model built otherwise.
+
+    The graph decoder of its SavedModel (`zoo.export.caption_steps`) calls the
+    same models.
 
     They run compiled (`predict_on_batch`). The default captioner on 2,048
     images, 2-core CPU, two rounds, against the whole model called at every
@@ -203,16 +206,16 @@ def _step_parts(model) -> _StepModels | None:
     sequence, image_positions = attention.input
     encode = keras.Model(model.input[keys.IMAGE], image_positions)
     features = keras.Input(shape=image_positions.shape[1:], dtype=image_positions.dtype)
-    recurrent = recurrent_chain(sequence, model.input[keys.TOKEN_IDS])
+    recurrent = _recurrent_chain(sequence, model.input[keys.TOKEN_IDS])
     if recurrent is not None:
         embedding, lstms = recurrent
         step = _LstmStep(embedding, lstms, [attention, logits, probabilities])
         state = tuple((lstm.units, lstm.compute_dtype) for lstm in lstms for _ in range(2))
-        return _StepModels(encode, step, state)
+        return StepModels(encode, step, state)
     read_text = keras.Model(model.input[keys.TOKEN_IDS], sequence)
     ids = keras.Input(shape=model.input[keys.TOKEN_IDS].shape[1:], dtype="int32")
     at = keras.Input(shape=ids.shape[1:])
     # A weighted sum with one weight 1 and the others 0 picks the position exactly.
     text = keras.ops.sum(read_text(ids) * keras.ops.expand_dims(at, -1), axis=1, keepdims=True)
     word_probabilities = probabilities(logits(attention([text, features])))
-    return _StepModels(encode, keras.Model([features, ids, at], keras.ops.squeeze(word_probabilities, 1)), ())
+    return StepModels(encode, keras.Model([features, ids, at], keras.ops.squeeze(word_probabilities, 1)), ())
