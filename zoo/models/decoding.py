@@ -188,7 +188,7 @@ def step_models(model) -> StepModels | None:
     The graph decoder of its SavedModel (`zoo.export.caption_steps`) calls the
     same models.
 
-    They run compiled (`predict_on_batch`). The default captioner on 2,048
+    `decode` runs them with `predict_on_batch`. The default captioner on 2,048
     images, 2-core CPU, two rounds, against the whole model called at every
     step: greedy 1.85-1.90 against 14.6-15.1 s, beam width 3 5.75-5.85
     against 27.5-27.8 s (rereading the prefix instead of carrying the LSTM
@@ -205,7 +205,6 @@ def step_models(model) -> StepModels | None:
         return None
     sequence, image_positions = attention.input
     encode = keras.Model(model.input[keys.IMAGE], image_positions)
-    features = keras.Input(shape=image_positions.shape[1:], dtype=image_positions.dtype)
     recurrent = _recurrent_chain(sequence, model.input[keys.TOKEN_IDS])
     if recurrent is not None:
         embedding, lstms = recurrent
@@ -213,6 +212,7 @@ def step_models(model) -> StepModels | None:
         state = tuple((lstm.units, lstm.compute_dtype) for lstm in lstms for _ in range(2))
         return StepModels(encode, step, state)
     read_text = keras.Model(model.input[keys.TOKEN_IDS], sequence)
+    features = keras.Input(shape=image_positions.shape[1:], dtype=image_positions.dtype)
     ids = keras.Input(shape=model.input[keys.TOKEN_IDS].shape[1:], dtype="int32")
     at = keras.Input(shape=ids.shape[1:])
     # A weighted sum with one weight 1 and the others 0 picks the position exactly.
