@@ -3,6 +3,8 @@
 A model whose image tower holds convolutions is called in parts from
 `SPLIT_MIN_BATCH` examples on (see `zoo.export.tower_split`): XLA's
 convolutions are slower than TensorFlow's oneDNN kernels on such batches.
+Smaller batches run whole under XLA, their small convolutions as patch
+products (`zoo.export.small_convolutions`).
 
 The weights of a model up to `INLINE_WEIGHTS_MAX_BYTES` are compiled into the
 call as constants, so that a serving signature passes no variable per call.
@@ -18,8 +20,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from zoo.export.small_convolutions import with_small_convolutions_as_products
 from zoo.export.spec import ModelSpec
-from zoo.export.tower_split import split_towers
+from zoo.export.tower_split import has_convolution, split_towers
 
 __all__ = [
     "INLINE_WEIGHTS_MAX_BYTES",
@@ -115,7 +118,9 @@ SPLIT_MIN_BATCH = 16
 INLINE_WEIGHTS_MAX_BYTES = 32 * 2**20
 
 
-def compiled_model_outputs(model, spec: ModelSpec) -> Callable[[dict], dict]:
+def compiled_model_outputs(
+    model, spec: ModelSpec, *, convolutions_as_products: bool = True
+) -> Callable[[dict], dict]:
     """The model's numeric outputs (probabilities, labels), compiled with XLA.
 
     String work (tokenizing, class names) cannot be compiled and stays outside;
@@ -123,7 +128,9 @@ def compiled_model_outputs(model, spec: ModelSpec) -> Callable[[dict], dict]:
     pays the compilation. When the model has a convolutional tower
     (`zoo.export.tower_split`), batches of `SPLIT_MIN_BATCH` examples or more
     run that tower on TensorFlow's own kernels (oneDNN on a CPU), the other
-    towers and the head each under XLA; smaller batches compile the whole model.
+    towers and the head each under XLA; smaller batches compile the whole
+    model, with its small convolutions as patch products
+    (`zoo.export.small_convolutions`) unless `convolutions_as_products` is False.
 
     A model with at most `INLINE_WEIGHTS_MAX_BYTES` of weights is traced with
     their values as constants, taken now: what the functions compute no longer
@@ -132,9 +139,10 @@ def compiled_model_outputs(model, spec: ModelSpec) -> Callable[[dict], dict]:
     saved once.
     """
     weights = weight_constants(model)
-    whole = tf.function(
-        with_weight_constants(weights, functools.partial(_outputs_of_any_batch, model, spec)), jit_compile=True
-    )
+    call = functools.partial(_outputs_of_any_batch, model, spec)
+    if convolutions_as_products:
+        call = with_small_convolutions_as_products(model, SPLIT_MIN_BATCH, call)
+    whole = tf.function(with_weight_constants(weights, call), jit_compile=True)
     split = split_towers(model)
     if split is None:
         return whole
@@ -216,28 +224,31 @@ def with_weight_constants(weights: dict[int, np.ndarray] | None, function: Calla
     return call
 
 
-def compiled_tower(function: Callable, weights: dict[int, np.ndarray] | None, *, convolutional: bool) -> Callable:
+def compiled_tower(function: Callable, weights: dict[int, np.ndarray] | None, tower=None) -> Callable:
     """A serving function's call of one part of a model on one input tensor, compiled with XLA.
 
-    A convolutional part runs on TensorFlow's own kernels (oneDNN on a CPU)
-    from `SPLIT_MIN_BATCH` rows on, where they are faster than XLA's, as in
-    `compiled_model_outputs`.
+    A part with convolutions runs on TensorFlow's own kernels (oneDNN on a
+    CPU) from `SPLIT_MIN_BATCH` rows on, where they are faster than XLA's, and
+    below that computes its small ones as patch products
+    (`zoo.export.small_convolutions`), as in `compiled_model_outputs`.
 
     Args:
         function: one tensor -> a tensor or a structure of tensors.
         weights: from `weight_constants`: compiled in as constants, or None
             to read the variables.
-        convolutional: whether the part holds convolutions
-            (`zoo.export.tower_split.has_convolution`).
+        tower: the Keras layer or model that `function` runs, when it may
+            hold convolutions; None for a part without any.
 
     Returns:
         A callable of the same signature, for use inside a `tf.function`.
     """
-    traced = with_weight_constants(weights, function)
-    compiled = tf.function(traced, jit_compile=True)
-    if not convolutional:
-        return compiled
-    plain = tf.function(traced)
+    if tower is None or not has_convolution(tower):
+        return tf.function(with_weight_constants(weights, function), jit_compile=True)
+    compiled = tf.function(
+        with_weight_constants(weights, with_small_convolutions_as_products(tower, SPLIT_MIN_BATCH, function)),
+        jit_compile=True,
+    )
+    plain = tf.function(with_weight_constants(weights, function))
 
     def call(tensor):
         return tf.cond(tf.shape(tensor)[0] >= SPLIT_MIN_BATCH, lambda: plain(tensor), lambda: compiled(tensor))
