@@ -182,9 +182,9 @@ def compiled_model_outputs(
     # A single example runs each tower as its own compiled call (convolutions as
     # products), so that TensorFlow runs the towers side by side and the image tower
     # starts while the text is still being tokenized. Seed model, SavedModel
-    # `serving_default` at batch 1, two runs of 7 interleaved rounds: 0.385 and 0.372
-    # against 0.409 and 0.404 ms for the whole model in one call; at batch 2 the
-    # same split was slower (1.01-1.15x), so it is for one example only.
+    # `serving_default` at batch 1, 7 interleaved rounds: 0.83-0.92x the whole model
+    # in one call in four runs (0.400 against 0.428 ms in one); at batch 2 the same
+    # split was slower (1.01-1.15x), so it is for one example only.
     one_example = {
         tower.input_name: towers[tower.input_name]
         if tower.compiled
