@@ -141,10 +141,8 @@ def compiled_model_outputs(
     saved once.
     """
     weights = weight_constants(model)
-    call = functools.partial(_outputs_of_any_batch, model, spec)
-    if convolutions_as_products:
-        call = with_small_convolutions_as_products(model, SPLIT_MIN_BATCH, call)
-    whole = tf.function(with_weight_constants(weights, call), jit_compile=True)
+    products_in = model if convolutions_as_products else None
+    whole = _compiled(weights, functools.partial(_outputs_of_any_batch, model, spec), products_in)
     split = split_towers(model)
     if split is None:
         return whole
@@ -153,6 +151,19 @@ def compiled_model_outputs(
             with_weight_constants(weights, _flat_call(tower.function)), jit_compile=tower.compiled
         )
         for tower in split.towers
+    }
+    # A single example runs each tower as its own compiled call (convolutions as
+    # products), so that TensorFlow runs the towers side by side and the image tower
+    # starts while the text is still being tokenized. Seed model, SavedModel
+    # `serving_default` at batch 1, 7 interleaved rounds: 0.83-0.92x the whole model
+    # in one call in four runs (0.400 against 0.428 ms in one); at batch 2 the same
+    # split was slower (1.01-1.15x), so it is for one example only.
+    one_example = {
+        tower.input_name: towers[tower.input_name]
+        if tower.compiled
+        else _compiled(weights, _flat_call(tower.function), model)
+        for tower in split.towers
+        if convolutions_as_products
     }
 
     def head_outputs(tensors):
@@ -169,41 +180,25 @@ def compiled_model_outputs(
             ]
         )
 
-    def large_or_small(feeds, batch):
-        return tf.cond(batch >= SPLIT_MIN_BATCH, lambda: split_call(feeds, towers), lambda: whole(feeds))
-
-    if not convolutions_as_products:
-
-        def outputs(feeds):
-            return large_or_small(feeds, tf.shape(next(iter(feeds.values())))[0])
-
-        return outputs
-
-    # A single example runs each tower as its own compiled call (convolutions as
-    # products), so that TensorFlow runs the towers side by side and the image tower
-    # starts while the text is still being tokenized. Seed model, SavedModel
-    # `serving_default` at batch 1, 7 interleaved rounds: 0.83-0.92x the whole model
-    # in one call in four runs (0.400 against 0.428 ms in one); at batch 2 the same
-    # split was slower (1.01-1.15x), so it is for one example only.
-    one_example = {
-        tower.input_name: towers[tower.input_name]
-        if tower.compiled
-        else tf.function(
-            with_weight_constants(
-                weights, with_small_convolutions_as_products(model, SPLIT_MIN_BATCH, _flat_call(tower.function))
-            ),
-            jit_compile=True,
-        )
-        for tower in split.towers
-    }
-
     def outputs(feeds):
         batch = tf.shape(next(iter(feeds.values())))[0]
-        return tf.cond(
-            tf.equal(batch, 1), lambda: split_call(feeds, one_example), lambda: large_or_small(feeds, batch)
-        )
+
+        def large_or_small():
+            return tf.cond(batch >= SPLIT_MIN_BATCH, lambda: split_call(feeds, towers), lambda: whole(feeds))
+
+        if not one_example:
+            return large_or_small()
+        return tf.cond(tf.equal(batch, 1), lambda: split_call(feeds, one_example), large_or_small)
 
     return outputs
+
+
+def _compiled(weights: dict[int, np.ndarray] | None, function: Callable, products_in=None) -> Callable:
+    """`function` compiled with XLA, `weights` compiled in, and the small convolutions of
+    `products_in` (a layer; None for none) as patch products below `SPLIT_MIN_BATCH` rows."""
+    if products_in is not None:
+        function = with_small_convolutions_as_products(products_in, SPLIT_MIN_BATCH, function)
+    return tf.function(with_weight_constants(weights, function), jit_compile=True)
 
 
 def weight_constants(model) -> dict[int, np.ndarray] | None:
@@ -275,11 +270,8 @@ def compiled_tower(function: Callable, weights: dict[int, np.ndarray] | None, to
         A callable of the same signature, for use inside a `tf.function`.
     """
     if tower is None or not has_convolution(tower):
-        return tf.function(with_weight_constants(weights, function), jit_compile=True)
-    compiled = tf.function(
-        with_weight_constants(weights, with_small_convolutions_as_products(tower, SPLIT_MIN_BATCH, function)),
-        jit_compile=True,
-    )
+        return _compiled(weights, function)
+    compiled = _compiled(weights, function, tower)
     plain = tf.function(with_weight_constants(weights, function))
 
     def call(tensor):
