@@ -30,3 +30,24 @@ def test_ids_are_padded_and_truncated_at_the_end(graph):
 
 def test_a_batch_of_zero_texts_gives_zero_rows():
     assert Tokenizer(WORDS, max_length=3)(tf.constant([], tf.string)).shape == (0, 3)
+
+
+def _table_ids(tokenizer, words):
+    return tokenizer.table.lookup(tf.constant(words)).numpy()
+
+
+@pytest.mark.parametrize("buckets", [None, 3])
+def test_ids_are_the_vocabulary_tables_for_known_and_unknown_words(monkeypatch, buckets):
+    # With 3 hash buckets the vocabulary's words share hashes and the table answers instead.
+    if buckets is not None:
+        monkeypatch.setattr("zoo.data.text._HASH_BUCKETS", buckets)
+    vocabulary = ["", "[UNK]"] + [f"w{i}" for i in range(300)] + ["été", "naïve", "日本", "[UNK]x"]
+    tokenizer = Tokenizer(vocabulary, max_length=4)
+    assert (tokenizer._by_hash is None) == (buckets is not None)
+    sought = vocabulary[2:] + ["w300", "ete", "日", "", "[unk]", "[UNK]"]
+    ids = tf.function(tokenizer.word_ids)(tf.constant(sought)).numpy()
+    assert ids.dtype == np.int32
+    np.testing.assert_array_equal(ids, _table_ids(tokenizer, sought))
+    np.testing.assert_array_equal(ids[:304], np.arange(2, 306))
+    np.testing.assert_array_equal(ids[304:], 1)
+

@@ -262,8 +262,8 @@ def test_small_models_serve_with_their_weights_compiled_in_and_saved_once(tmp_pa
     model = zoo.build("cnn_lstm_concat_seed", vocab_size=len(VOCABULARY), max_length=6, num_classes=3)
     weight_bytes = sum(w.numpy().nbytes for w in model.weights)
     inlined = zoo.export_model(model, tmp_path / "inlined", vocabulary=VOCABULARY)
-    # No variable per call; the tokenizer's table is all the signature reads.
-    assert _captured_weights(inlined) == (0, 2)
+    # Nothing passed per call: no variable, and the tokenizer looks words up in constants.
+    assert _captured_weights(inlined) == (0, 0)
     # Both signatures share the compiled functions: the weights are in the graph twice (the
     # whole model and its parts for large batches), the image tower's three times (it is also
     # compiled alone for one example), not that many times per signature.

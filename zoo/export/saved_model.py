@@ -85,7 +85,7 @@ def export_saved_model(
     archive = keras.export.ExportArchive()
     archive.track(model)
     if tokenizer is not None:
-        # Its lookup table is a resource the endpoints use; tracking it saves it.
+        # Its lookup table, saved with it, is the export's record of the vocabulary (`zoo.export.metadata`).
         archive.track(tokenizer)
     if spec.has_audio:
         signatures = _add_audio_endpoints(
