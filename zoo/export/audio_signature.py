@@ -53,6 +53,7 @@ from zoo.export.signatures import (
     empty_outputs,
     guarded,
     named_outputs,
+    on_failure,
     padded_shape,
     scale_image,
     static_image,
@@ -92,23 +93,28 @@ def check_audio(audio: tf.Tensor, max_samples: int, sample_rate: int, *, floatin
     ]
     if floating:
         finite = tf.math.is_finite(audio)
+        all_finite = tf.reduce_all(finite)
         checks.append(
             Check(
-                tf.reduce_all(finite),
+                all_finite,
                 lambda: [
                     "audio: expected finite values (no NaN or Inf); non-finite values at indices",
-                    tf.where(tf.logical_not(finite)),
+                    on_failure(all_finite, lambda: tf.where(tf.logical_not(finite)), tf.int64),
                 ],
             )
         )
         # Judged on finite values only, so NaN fails the finiteness check alone.
-        in_range = tf.logical_or(tf.abs(audio) <= 1.0, tf.logical_not(finite))
+        in_range = tf.reduce_all(tf.logical_or(tf.abs(audio) <= 1.0, tf.logical_not(finite)))
         checks.append(
             Check(
-                tf.reduce_all(in_range),
+                in_range,
                 lambda: [
                     "audio: expected float samples in [-1, 1] (int16 / 32768); largest magnitude",
-                    tf.reduce_max(tf.abs(tf.where(finite, audio, tf.zeros_like(audio)))),
+                    on_failure(
+                        in_range,
+                        lambda: tf.reduce_max(tf.abs(tf.where(finite, audio, tf.zeros_like(audio)))),
+                        audio.dtype,
+                    ),
                 ],
             )
         )
@@ -222,16 +228,8 @@ def make_audio_serving_function(
                 feeds[keys.TOKEN_IDS] = tokenizer(tf.reshape(text, [-1]))
             return feeds
 
-        def no_feeds():
-            # The failing branch's structure; its asserts raise before it returns.
-            return prepared(
-                None if image is None else tf.zeros([0, *(d or 1 for d in spec.image_shape)], image.dtype),
-                tf.zeros([0, 1], audio.dtype),
-                None if text is None else tf.constant([], tf.string),
-            )
-
-        # As in `make_serving_function`: the model reads only the checked branch's feeds.
-        feeds = guarded(checks, lambda: prepared(image, audio, text), no_feeds)
+        # As in `make_serving_function`: the model reads only the guarded preprocessing's feeds.
+        feeds = guarded(checks, lambda: prepared(image, audio, text))
         if model_outputs is not None:
             # The compiled call takes an empty batch itself.
             return named_outputs(model, spec, feeds, class_names, model_outputs)

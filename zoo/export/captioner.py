@@ -96,7 +96,6 @@ def _search(model, parts: DecodingParts, encoded: list, width: tf.Tensor, top_k=
 
 def _signatures(model, vocabulary: list[str], xla: bool):
     image_shape = tuple(model.input[keys.IMAGE].shape[1:])
-    length = model.input[keys.TOKEN_IDS].shape[1]
     words = tf.constant(vocabulary)
     image_spec = tf.TensorSpec([None, None, None, None], tf.uint8, name="image")
     parts = decoding_parts(model)
@@ -120,14 +119,11 @@ def _signatures(model, vocabulary: list[str], xla: bool):
             kept = tf.ragged.boolean_mask(tf.gather(words, ids), ids != 0)
             return {"caption": tf.strings.reduce_join(kept, axis=1, separator=" "), "token_ids": ids}
 
-        def empty():
-            return {"caption": tf.zeros([0], tf.string), "token_ids": tf.zeros([0, length], tf.int32)}
-
         width_ok = Check(
             tf.logical_and(width >= 1, width <= MAX_BEAM_WIDTH),
             lambda: [f"beam_width: expected an integer in [1, {MAX_BEAM_WIDTH}]; got", width],
         )
-        return guarded([*check_image(image, image_shape), width_ok], compute, empty)
+        return guarded([*check_image(image, image_shape), width_ok], compute)
 
     @tf.function(input_signature=[image_spec, tf.TensorSpec([], tf.int32, name="beam_width")])
     def generate(image, beam_width):

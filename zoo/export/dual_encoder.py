@@ -70,25 +70,18 @@ def _signatures(model, tokenizer, class_embeddings, class_names, max_text_bytes,
         classify_images = compiled_tower(classify_images, weights, image_tower)
         embed_token_ids = compiled_tower(embed_token_ids, weights)
 
-    def empty_embedding():
-        return {"embedding": tf.zeros([0, class_embeddings.shape[1]], tf.float32)}
-
     @tf.function(input_signature=[image_spec])
     def embed_image(image):
         # A checked image has the model's shape, and its tower traces with it (static shapes
         # let the compiled call choose its convolutions' form).
-        return guarded(
-            check_image(image, image_shape),
-            lambda: {"embedding": embed_images(static_image(image, image_shape))},
-            empty_embedding,
-        )
+        return guarded(check_image(image, image_shape), lambda: {"embedding": embed_images(static_image(image, image_shape))})
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
     def embed_text(text):
         def compute():
             return {"embedding": embed_token_ids(tokenizer(tf.reshape(text, [-1])))}
 
-        return guarded(check_text(text, max_text_bytes), compute, empty_embedding)
+        return guarded(check_text(text, max_text_bytes), compute)
 
     @tf.function(input_signature=[image_spec])
     def serving_default(image):
@@ -96,11 +89,7 @@ def _signatures(model, tokenizer, class_embeddings, class_names, max_text_bytes,
             probabilities, label = classify_images(static_image(image, image_shape))
             return {"probabilities": probabilities, "label": label, "class_name": tf.gather(class_names, label)}
 
-        def empty():
-            return {"probabilities": tf.zeros([0, class_embeddings.shape[0]]), "label": tf.zeros([0], tf.int64),
-                    "class_name": tf.zeros([0], tf.string)}
-
-        return guarded(check_image(image, image_shape), compute, empty)
+        return guarded(check_image(image, image_shape), compute)
 
     return {"serving_default": serving_default, "embed_image": embed_image, "embed_text": embed_text}
 
