@@ -51,3 +51,12 @@ def test_ids_are_the_vocabulary_tables_for_known_and_unknown_words(monkeypatch, 
     np.testing.assert_array_equal(ids[:304], np.arange(2, 306))
     np.testing.assert_array_equal(ids[304:], 1)
 
+
+
+def test_invalid_utf8_becomes_replacement_characters_as_python_decodes_it():
+    from zoo.data.text import standardize
+
+    # Truncated, overlong, surrogate, out-of-range and stray continuation bytes between ASCII words.
+    texts = [b"ab\xe2\x82 CD", b"\xc0\xaf x", b"\xed\xa0\x80y", b"\xf4\x90\x80\x80", b"\x80\xbf\xff Z\xc3", b"caf\xc3\xa9"]
+    expected = [t.decode("utf-8", errors="replace").lower().encode("utf-8") for t in texts]
+    assert standardize(tf.constant(texts)).numpy().tolist() == expected
