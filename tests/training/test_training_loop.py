@@ -93,6 +93,21 @@ def test_a_second_call_resumes_and_extends_the_run(tmp_path):
     assert third.metrics["loss"] == pytest.approx(second.metrics["loss"])
 
 
+def _changed_pipeline(input_context):
+    # The same examples with one more step in the pipeline: what a new version's data preparation looks like.
+    return synthetic.dataset_fn(EXAMPLES, BATCH)(input_context).prefetch(1)
+
+
+def test_a_changed_input_pipeline_still_reads_a_finished_run_and_refuses_to_resume_one(tmp_path):
+    first = _train(tmp_path, epochs=1, checkpoint_every=0)
+    # A finished run is read back without its data position.
+    again = _train(tmp_path, epochs=1, dataset_fn=_changed_pipeline)
+    assert again.already_complete and again.metrics["loss"] == pytest.approx(first.metrics["loss"])
+    # Resuming needs the position, which the changed pipeline cannot take: a clear error.
+    with pytest.raises(ValueError, match="input pipeline that differs .* new --out directory"):
+        _train(tmp_path, epochs=2, dataset_fn=_changed_pipeline)
+
+
 @pytest.mark.slow
 def test_a_corrupt_newest_checkpoint_resumes_from_the_previous_one(tmp_path):
     _train(tmp_path, epochs=1, checkpoint_every=2)

@@ -272,7 +272,12 @@ class _Run:
         if self.cluster.num_workers == 1:
             finished = finished_marker(self.out, restore_path, previous, self.total_steps, config.epochs)
         if finished is not None:
-            self._restore(checkpoint, restore_path, progress)
+            # Without the iterator: a finished run's data position is of no use, and a later
+            # version whose input pipeline differs can still read the run.
+            weights_only = tf.train.Checkpoint(
+                model=checkpoint.model, optimizer=checkpoint.optimizer, progress=progress, metrics=checkpoint.metrics
+            )
+            self._restore(weights_only, restore_path, progress)
             return self._complete_result(finished)
         self._start_writing(run_config, vocabulary)
         manager = ckpt_lib.make_manager(checkpoint, self.checkpoint_dir, config.keep_checkpoints)
@@ -327,7 +332,16 @@ class _Run:
         runfiles.write_config(self.out, run_config)
 
     def _restore(self, checkpoint, restore_path, progress) -> None:
-        status = checkpoint.restore(restore_path)
+        try:
+            status = checkpoint.restore(restore_path)
+        except tf.errors.OpError as error:
+            if "restore dataset iterator" not in str(error):
+                raise
+            raise ValueError(
+                f"The checkpoint {restore_path} holds its place in an input pipeline that differs from "
+                "this one (the data's preparation changed since it was saved, e.g. with a new zoo version), "
+                "so the run cannot resume exactly where it stopped. Train again into a new --out directory."
+            ) from error
         try:
             status.assert_existing_objects_matched()
         except AssertionError as error:
