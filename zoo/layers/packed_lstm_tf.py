@@ -256,7 +256,9 @@ def _bounded_loop(inputs, mask, bound, kernel, recurrent_kernel, bias, return_se
     time_major = tf.TensorArray(inputs.dtype, size=steps).unstack(tf.transpose(inputs, [1, 0, 2]))
     mask_major = tf.TensorArray(tf.bool, size=steps).unstack(tf.transpose(mask))
     # One sigmoid over all four gates, the cell gate's as tanh(z) = 2 sigmoid(2z) - 1:
-    # XLA then computes the gates in one kernel instead of four.
+    # XLA then computes the gates in one kernel instead of four. Not in 16-bit floats,
+    # where the subtraction loses tanh's precision near 0.
+    one_sigmoid = inputs.dtype.size >= 4
     gate_scale = tf.constant([1.0] * (2 * units) + [2.0] * units + [1.0] * units, inputs.dtype)
     # Keras' cell order of work: the input product inside the loop. Taking it out
     # as one product over all steps made the loop slower under XLA (6.88 vs 4.70
@@ -264,8 +266,13 @@ def _bounded_loop(inputs, mask, bound, kernel, recurrent_kernel, bias, return_se
 
     def step(t, h, c, written, chained):
         z = tf.matmul(time_major.read(t), kernel) + bias + tf.matmul(h, recurrent_kernel)
-        i, f, g, o = tf.split(tf.sigmoid(z * gate_scale), 4, axis=1)
-        c_next = f * c + i * (2.0 * g - 1.0)
+        if one_sigmoid:
+            i, f, g, o = tf.split(tf.sigmoid(z * gate_scale), 4, axis=1)
+            g = 2.0 * g - 1.0
+        else:
+            i, f, g, o = tf.split(z, 4, axis=1)
+            i, f, g, o = tf.sigmoid(i), tf.sigmoid(f), tf.tanh(g), tf.sigmoid(o)
+        c_next = f * c + i * g
         real = tf.tile(mask_major.read(t)[:, None], [1, units])
         if chained:
             c = tf.where(real, c_next, c)
