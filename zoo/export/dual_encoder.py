@@ -74,7 +74,10 @@ def _signatures(model, tokenizer, class_embeddings, class_names, max_text_bytes,
     def embed_image(image):
         # A checked image has the model's shape, and its tower traces with it (static shapes
         # let the compiled call choose its convolutions' form).
-        return guarded(check_image(image, image_shape), lambda: {"embedding": embed_images(static_image(image, image_shape))})
+        def compute():
+            return {"embedding": embed_images(static_image(image, image_shape))}
+
+        return guarded(check_image(image, image_shape), compute)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
     def embed_text(text):

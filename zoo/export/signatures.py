@@ -106,13 +106,13 @@ def check_image(image: tf.Tensor, expected: tuple, *, finite: bool = False) -> l
         )
     ]
     if finite:
-        finite = tf.reduce_all(tf.math.is_finite(image))
+        all_finite = tf.reduce_all(tf.math.is_finite(image))
         checks.append(
             Check(
-                finite,
+                all_finite,
                 lambda: [
                     "image: expected finite values (no NaN or Inf); non-finite values at indices",
-                    on_failure(finite, lambda: tf.where(tf.logical_not(tf.math.is_finite(image))), tf.int64),
+                    on_failure(all_finite, lambda: tf.where(tf.logical_not(tf.math.is_finite(image))), tf.int64),
                 ],
             )
         )
