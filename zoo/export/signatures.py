@@ -154,8 +154,8 @@ def guarded(checks: list[Check], compute: Callable[[], dict]) -> dict:
     build its outputs from the inputs, not return an input as it is.
 
     The asserts replace a `tf.cond` on all checks, whose switch and merge ops
-    and untaken branch cost the seed model's batch-1 call 14-16 µs (331-343
-    against 316-329 µs, medians of 9-11 interleaved rounds, three runs).
+    and untaken branch cost the seed model's batch-1 call 14-16 µs (332-365
+    against 316-349 µs, medians of 9-11 interleaved rounds, three runs).
 
     Args:
         checks: from `check_image`, `check_text`, `check_same_batch`.
