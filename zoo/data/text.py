@@ -288,7 +288,10 @@ class Tokenizer(tf.Module):
         rounds). Two words of the vocabulary with one hash (odds about n²/2⁶⁴)
         fall back to the table.
         """
-        if self._by_hash is None:
+        # Run eagerly, nothing is captured, and the table is one op where the search is
+        # eight (an eager call with 60,000 words: 657 against 813-840 µs); in a graph
+        # the arrays become the graph's constants.
+        if self._by_hash is None or tf.executing_eagerly():
             return tf.cast(self.table.lookup(words), tf.int32)
         hashes, sorted_words, sorted_ids = self._by_hash
         sought = tf.reshape(tf.strings.to_hash_bucket_fast(words, _HASH_BUCKETS), [1, -1])

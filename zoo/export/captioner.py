@@ -31,7 +31,7 @@ from zoo.core import keys
 from zoo.export import metadata as metadata_lib
 from zoo.export.caption_steps import DecodingParts, decoding_parts, top_k_by_reductions
 from zoo.export.model_call import compiled_tower, weight_constants, with_weight_constants
-from zoo.export.signatures import Check, check_image, guarded, static_image
+from zoo.export.signatures import Check, check_image, guarded, scale_image, static_image
 from zoo.export.spec import ModelSpec
 from zoo.export.target import export_directory
 
@@ -115,7 +115,7 @@ def _signatures(model, vocabulary: list[str], xla: bool):
 
     def run(image, width):
         def compute():
-            ids = search(encode(tf.cast(static_image(image, image_shape), tf.float32) / 255.0), width)
+            ids = search(encode(scale_image(static_image(image, image_shape))), width)
             kept = tf.ragged.boolean_mask(tf.gather(words, ids), ids != 0)
             return {"caption": tf.strings.reduce_join(kept, axis=1, separator=" "), "token_ids": ids}
 

@@ -158,13 +158,16 @@ def compiled_model_outputs(
     # `serving_default` at batch 1, 7 interleaved rounds: 0.83-0.92x the whole model
     # in one call in four runs (0.400 against 0.428 ms in one); at batch 2 the same
     # split was slower (1.01-1.15x), so it is for one example only.
-    one_example = {
-        tower.input_name: towers[tower.input_name]
-        if tower.compiled
-        else _compiled(weights, _flat_call(tower.function), model)
-        for tower in split.towers
+    one_example = (
+        {
+            tower.input_name: towers[tower.input_name]
+            if tower.compiled
+            else _compiled(weights, _flat_call(tower.function), model)
+            for tower in split.towers
+        }
         if convolutions_as_products
-    }
+        else {}
+    )
 
     def head_outputs(tensors):
         return _head_outputs(split.head(tensors), spec)

@@ -259,7 +259,8 @@ def _bounded_loop(inputs, mask, bound, kernel, recurrent_kernel, bias, return_se
     # XLA then computes the gates in one kernel instead of four. Not in 16-bit floats,
     # where the subtraction loses tanh's precision near 0.
     one_sigmoid = inputs.dtype.size >= 4
-    gate_scale = tf.constant([1.0] * (2 * units) + [2.0] * units + [1.0] * units, inputs.dtype)
+    if one_sigmoid:
+        gate_scale = tf.constant([1.0] * (2 * units) + [2.0] * units + [1.0] * units, inputs.dtype)
     # Keras' cell order of work: the input product inside the loop. Taking it out
     # as one product over all steps made the loop slower under XLA (6.88 vs 4.70
     # ms for the seed model's text tower at batch 128).
