@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from zoo.layers import PackedLSTM, packed_lstm_tf
+from zoo.layers import PackedLSTM, packed_lstm_inference, packed_lstm_tf
 from zoo.testing import run_layer_test
 
 RNG = np.random.default_rng(0)
@@ -42,32 +42,32 @@ def _output_and_gradients(layer, mask, *, training=True, compile_=None):
     return [np.asarray(value) for value in run()]
 
 
-def _count_calls(monkeypatch, kernel_name):
-    """Records each call of a `packed_lstm_tf` kernel (its `return_sequences`)."""
+def _count_calls(monkeypatch, module, kernel_name):
+    """Records each call of a kernel of `module` (its `return_sequences`)."""
     calls = []
-    kernel = getattr(packed_lstm_tf, kernel_name)
+    kernel = getattr(module, kernel_name)
 
     def counting(*args, **kwargs):
         calls.append(kwargs["return_sequences"])
         return kernel(*args, **kwargs)
 
-    monkeypatch.setattr(packed_lstm_tf, kernel_name, counting)
+    monkeypatch.setattr(module, kernel_name, counting)
     return calls
 
 
 @pytest.fixture
 def packed_calls(monkeypatch):
-    return _count_calls(monkeypatch, "packed_lstm")
+    return _count_calls(monkeypatch, packed_lstm_tf, "packed_lstm")
 
 
 @pytest.fixture
 def grouped_calls(monkeypatch):
-    return _count_calls(monkeypatch, "grouped_lstm")
+    return _count_calls(monkeypatch, packed_lstm_inference, "grouped_lstm")
 
 
 @pytest.fixture
 def compacted_calls(monkeypatch):
-    return _count_calls(monkeypatch, "compacted_lstm")
+    return _count_calls(monkeypatch, packed_lstm_inference, "compacted_lstm")
 
 
 @pytest.mark.parametrize("return_sequences", [False, True], ids=["last", "sequences"])
@@ -80,6 +80,57 @@ def test_training_outputs_and_gradients_equal_keras_under_any_mask(return_sequen
     names = ["output", "d inputs", "d kernel", "d recurrent_kernel", "d bias"]
     for name, want, have in zip(names, expected, got, strict=True):
         np.testing.assert_allclose(have, want, atol=2e-6, err_msg=name)
+
+
+def _stack(layer_class, second_return_sequences):
+    rng = np.random.default_rng(3)
+    first, second = layer_class(4, return_sequences=True), layer_class(3, return_sequences=second_return_sequences)
+    first.build(X.shape)
+    second.build((*X.shape[:2], 4))
+    for layer in (first, second):
+        layer.set_weights([rng.normal(size=w.shape).astype("float32") * 0.5 for w in layer.get_weights()])
+    return first, second
+
+
+@pytest.mark.parametrize("also_read", [False, True], ids=["stacked", "first-output-also-read"])
+@pytest.mark.parametrize("return_sequences", [False, True], ids=["last", "sequences"])
+@pytest.mark.parametrize("compiled", [None, False], ids=["eager", "graph"])
+def test_a_stacked_layer_takes_the_packed_outputs_and_equals_keras(return_sequences, compiled, also_read, monkeypatch):
+    packs = []
+    pack = packed_lstm_tf._pack
+    monkeypatch.setattr(packed_lstm_tf, "_pack", lambda *args: packs.append(1) or pack(*args))
+    x, mask = tf.constant(X), tf.constant(MASK)
+    read_weights = tf.constant(np.random.default_rng(4).normal(size=(*X.shape[:2], 4)).astype("float32"))
+
+    def run(layers):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            first = layers[0](x, mask=mask, training=True)
+            out = layers[1](first, mask=mask, training=True)
+            loss = tf.reduce_sum(out * tf.reshape(tf.range(tf.size(out), dtype=tf.float32), tf.shape(out)) / 10.0)
+            if also_read:
+                loss += tf.reduce_sum(first * read_weights)
+        weights = [*layers[0].trainable_variables, *layers[1].trainable_variables]
+        return [out, *tape.gradient(loss, [x, *weights])]
+
+    want = [np.asarray(v) for v in run(_stack(keras.layers.LSTM, return_sequences))]
+    packed = _stack(PackedLSTM, return_sequences)
+    have = [np.asarray(v) for v in (run(packed) if compiled is None else tf.function(lambda: run(packed))())]
+    assert len(packs) == 1, "the second layer reads the first one's packed outputs"
+    names = ["output", "d inputs"] + [f"d {w.path}" for layer in packed for w in layer.trainable_variables]
+    for name, expected, got in zip(names, want, have, strict=True):
+        np.testing.assert_allclose(got, expected, atol=5e-6, err_msg=name)
+
+
+@pytest.mark.parametrize("return_sequences", [False, True], ids=["last", "sequences"])
+def test_a_batch_of_empty_texts_trains_like_keras(return_sequences, packed_calls):
+    keras_layer, packed = _pair(return_sequences=return_sequences)
+    empty = tf.zeros(MASK.shape, tf.bool)
+    for name, want, have in zip(["output", "d inputs", "d kernel", "d recurrent_kernel", "d bias"],
+                                _output_and_gradients(keras_layer, empty), _output_and_gradients(packed, empty),
+                                strict=True):
+        np.testing.assert_array_equal(have, want, err_msg=name)
+    assert packed_calls == [return_sequences]
 
 
 def test_without_a_mask_every_step_is_real(packed_calls):

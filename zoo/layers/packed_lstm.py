@@ -32,11 +32,13 @@ class PackedLSTM(keras.layers.LSTM):
     """A `keras.layers.LSTM` whose CPU training step and XLA inference skip the padding.
 
     Same arguments, weights, config and results as `keras.layers.LSTM`. Under
-    TensorFlow without a GPU it runs a kernel of `zoo.layers.packed_lstm_tf`:
+    TensorFlow without a GPU it runs a kernel of `zoo.layers.packed_lstm_tf`
+    (training) or `zoo.layers.packed_lstm_inference`:
 
     - training: each text's steps after its last real token are not computed
       at all (on texts padded to twice their mean length this halves the
-      work), and the backward pass is written out by hand;
+      work), the backward pass is written out by hand, and a layer stacked
+      directly on another takes its outputs in their packed form;
     - inference inside an XLA-compiled function (the zoo's SavedModel
       serving): the batch is sorted into length groups and each group's time
       loop stops after its longest text;
@@ -85,16 +87,16 @@ class PackedLSTM(keras.layers.LSTM):
         )
         if not plain:
             return None
-        from zoo.layers import packed_lstm_tf
+        from zoo.layers import packed_lstm_inference, packed_lstm_tf
 
         if _FOR_ONNX.get() and training is not True:
             # A loop, not unrolled: any length. Backwards is forwards over the reversed texts.
-            return functools.partial(packed_lstm_tf.compacted_lstm, go_backwards=self.go_backwards)
+            return functools.partial(packed_lstm_inference.compacted_lstm, go_backwards=self.go_backwards)
         if self.go_backwards or sequences.shape[1] > MAX_PACKED_STEPS or packed_lstm_tf.accelerator_present():
             return None
         in_xla = packed_lstm_tf.in_xla_context()
         if training is True and in_xla is False and not (cell.dropout or cell.recurrent_dropout):
             return packed_lstm_tf.packed_lstm
         if training is not True and in_xla:
-            return packed_lstm_tf.grouped_lstm
+            return packed_lstm_inference.grouped_lstm
         return None
