@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from zoo.layers import PackedLSTM, packed_lstm_inference, packed_lstm_tf
+from zoo.layers import PackedLSTM, packed_lstm_inference_tf, packed_lstm_tf
 from zoo.testing import run_layer_test
 
 RNG = np.random.default_rng(0)
@@ -62,12 +62,12 @@ def packed_calls(monkeypatch):
 
 @pytest.fixture
 def grouped_calls(monkeypatch):
-    return _count_calls(monkeypatch, packed_lstm_inference, "grouped_lstm")
+    return _count_calls(monkeypatch, packed_lstm_inference_tf, "grouped_lstm")
 
 
 @pytest.fixture
 def compacted_calls(monkeypatch):
-    return _count_calls(monkeypatch, packed_lstm_inference, "compacted_lstm")
+    return _count_calls(monkeypatch, packed_lstm_inference_tf, "compacted_lstm")
 
 
 @pytest.mark.parametrize("return_sequences", [False, True], ids=["last", "sequences"])

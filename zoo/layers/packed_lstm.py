@@ -33,7 +33,7 @@ class PackedLSTM(keras.layers.LSTM):
 
     Same arguments, weights, config and results as `keras.layers.LSTM`. Under
     TensorFlow without a GPU it runs a kernel of `zoo.layers.packed_lstm_tf`
-    (training) or `zoo.layers.packed_lstm_inference`:
+    (training) or `zoo.layers.packed_lstm_inference_tf`:
 
     - training: each text's steps after its last real token are not computed
       at all (on texts padded to twice their mean length this halves the
@@ -87,16 +87,16 @@ class PackedLSTM(keras.layers.LSTM):
         )
         if not plain:
             return None
-        from zoo.layers import packed_lstm_inference, packed_lstm_tf
+        from zoo.layers import packed_lstm_inference_tf, packed_lstm_tf
 
         if _FOR_ONNX.get() and training is not True:
             # A loop, not unrolled: any length. Backwards is forwards over the reversed texts.
-            return functools.partial(packed_lstm_inference.compacted_lstm, go_backwards=self.go_backwards)
+            return functools.partial(packed_lstm_inference_tf.compacted_lstm, go_backwards=self.go_backwards)
         if self.go_backwards or sequences.shape[1] > MAX_PACKED_STEPS or packed_lstm_tf.accelerator_present():
             return None
         in_xla = packed_lstm_tf.in_xla_context()
         if training is True and in_xla is False and not (cell.dropout or cell.recurrent_dropout):
             return packed_lstm_tf.packed_lstm
         if training is not True and in_xla:
-            return packed_lstm_inference.grouped_lstm
+            return packed_lstm_inference_tf.grouped_lstm
         return None

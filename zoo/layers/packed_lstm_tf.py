@@ -17,7 +17,7 @@ other the packed outputs instead of unpacking and packing again.
 It computes what `keras.layers.LSTM` computes with a padding mask: masked
 steps leave the state unchanged and repeat the previous output (zeros before
 the first real step). Tested against it: outputs and gradients. The inference
-kernels (XLA, ONNX) are in `zoo.layers.packed_lstm_inference`.
+kernels (XLA, ONNX) are in `zoo.layers.packed_lstm_inference_tf`.
 
 This module imports TensorFlow; `zoo.layers.packed_lstm` loads it on first use.
 """
