@@ -61,7 +61,7 @@ def grouped_lstm(inputs, mask, kernel, recurrent_kernel, bias, *, return_sequenc
     return _grouped_steps(inputs, mask, *weights, return_sequences, groups)
 
 
-# Shared like `packed_lstm_tf._packed_steps`: an export traces the model several times (each
+# Shared like `packed_lstm_tf._forward_steps`: an export traces the model several times (each
 # signature, the whole model and its parts), and the loops made a tiny model's
 # export take 1.8-2.1 s instead of 0.9-1.2 s when each trace built its own.
 @tf.function(autograph=False)

@@ -59,20 +59,22 @@ class _Packing:
         row_of = tf.argsort(perm)  # original row -> packed row
         sorted_lengths = tf.gather(lengths, perm)
         running = time[:, None] < sorted_lengths[None, :]  # [T, B]: a prefix of rows at each step
-        self.steps = steps
         self.sizes = tf.reduce_sum(tf.cast(running, tf.int32), axis=1)
         offsets = tf.cumsum(self.sizes, exclusive=True)
         packed = tf.cast(tf.where(running), tf.int32)  # [N, 2] (k, packed row), time-major
         zero_row = tf.shape(packed)[0]
         step_of_row = packed[:, 0]  # each packed row is its text's step k
         self.text_of_row = tf.gather(perm, packed[:, 1])
-        self.time_of_row = tf.gather_nd(order, tf.stack([self.text_of_row, step_of_row], axis=1))
+        time_of_row = tf.gather_nd(order, tf.stack([self.text_of_row, step_of_row], axis=1))
+        # Positions in [B * T]: each row's own, and the last one that reads it.
+        self.position_of_row = self.text_of_row * steps + time_of_row
         # Where the text's next real step is, or its end: the positions in between
         # are masked and repeat this row's output.
         next_step = tf.minimum(step_of_row + 1, steps - 1)
         next_time = tf.gather_nd(order, tf.stack([self.text_of_row, next_step], axis=1))
         text_lengths = tf.gather(lengths, self.text_of_row)
-        self.next_time_of_row = tf.where(step_of_row + 1 < text_lengths, next_time, steps)
+        next_time = tf.where(step_of_row + 1 < text_lengths, next_time, steps)
+        self.last_reader_of_row = self.text_of_row * steps + next_time - 1
         self.is_last_row = step_of_row + 1 == text_lengths
         # The row each position reads: its text's latest real step.
         count = tf.cumsum(mask_i, axis=1)
@@ -134,12 +136,11 @@ def packed_lstm(inputs, mask, kernel, recurrent_kernel, bias, *, return_sequence
 
 def _pack(inputs, packing: _Packing):
     """[B, T, F] -> [N + 1, F]: the real steps, packed time-major, then the zero row."""
-    steps, features = inputs.shape[1], inputs.shape[2]
-    source = packing.text_of_row * steps + packing.time_of_row
+    features = inputs.shape[2]
 
     @tf.custom_gradient
     def pack(inputs):
-        rows = tf.gather(tf.reshape(inputs, [-1, features]), source)
+        rows = tf.gather(tf.reshape(inputs, [-1, features]), packing.position_of_row)
 
         def grad(d_rows):
             # Each real position is one packed row; padding reads the zero row's
@@ -153,9 +154,8 @@ def _pack(inputs, packing: _Packing):
 
 def _unpack(h_packed, packing: _Packing):
     """[N + 1, U] -> [B, T, U]: each position's output, zeros before a text's first real step."""
-    steps, units = packing.steps, h_packed.shape[-1]
-    first = packing.text_of_row * steps + packing.time_of_row
-    last = packing.text_of_row * steps + packing.next_time_of_row - 1
+    units = h_packed.shape[-1]
+    first, last = packing.position_of_row, packing.last_reader_of_row
 
     @tf.custom_gradient
     def unpack(h_packed):
@@ -198,10 +198,8 @@ def _gate_scale(units: int, dtype, sigmoid_gates: float, candidate: float):
 def _recurrence(x_packed, kernel, recurrent_kernel, bias, sizes, *, shared: bool):
     """The layer's outputs at every real step, packed like `x_packed` (zero row included).
 
-    The two time loops are traced functions; the products for the gradients of
-    the inputs and weights are not, so that each of them is ready when it is
-    done: a function's outputs are all ready only when all are, and the layer
-    below would wait for the weights' gradients before its own backward pass.
+    The two time loops are traced functions shared by every layer (see
+    `_forward_steps`); the products for the gradients are ops of the caller's graph.
     """
     forward = _forward_steps if shared else _forward_steps.python_function
     backward = _backward_steps if shared else _backward_steps.python_function
@@ -212,16 +210,12 @@ def _recurrence(x_packed, kernel, recurrent_kernel, bias, sizes, *, shared: bool
 
         def grad(d_h_packed):
             d_z = backward(tf.convert_to_tensor(d_h_packed), recurrent_kernel, factor, through_c, forget, sizes)
-            d_inputs = tf.matmul(d_z, kernel, transpose_b=True)
-            # The inputs' gradient first: the layer below waits for it, while the
-            # weights' gradients can run beside that layer's backward pass.
-            with tf.control_dependencies([d_inputs]):
-                return (
-                    d_inputs,
-                    tf.matmul(x_packed, d_z, transpose_a=True),
-                    tf.matmul(tf.concat(h_before, 0), d_z, transpose_a=True),
-                    tf.reduce_sum(d_z, 0),
-                )
+            return (
+                tf.matmul(d_z, kernel, transpose_b=True),
+                tf.matmul(x_packed, d_z, transpose_a=True),
+                tf.matmul(tf.concat(h_before, 0), d_z, transpose_a=True),
+                tf.reduce_sum(d_z, 0),
+            )
 
         return h_packed, grad
 
