@@ -64,6 +64,10 @@ class TrainConfig:
         profile: `(start, stop)` global steps to trace with TensorFlow's
             profiler into `OUT/logs/train` (see `zoo.training.profiling`);
             None = no profile. Checked against the run's planned steps.
+        intra_op_threads: TensorFlow's intra-op CPU threads; None = the
+            measured fast choice for the model and host (see
+            `zoo.training.threads`), 0 = TensorFlow's default. It takes effect
+            only when `zoo.train` is the process's first TensorFlow work.
     """
 
     epochs: int = 1
@@ -91,6 +95,7 @@ class TrainConfig:
     unfreeze_epoch: int | None = None
     backbone_lr_multiplier: float = 1.0
     profile: tuple[int, int] | None = None
+    intra_op_threads: int | None = None
 
     def __post_init__(self):
         _int("epochs", self.epochs, minimum=1)
@@ -124,6 +129,7 @@ class TrainConfig:
         _bool("jit", self.jit)
         _int("steps_per_execution", self.steps_per_execution, minimum=1)
         _choice("verbose", self.verbose, (0, 1))
+        _int("intra_op_threads", self.intra_op_threads, minimum=0, optional=True)
         self._check_fine_tuning()
         planned = self.epochs * self.steps_per_epoch if self.steps_per_epoch is not None else None
         # A tuple, as for `freeze`: config.json's list reads back equal.

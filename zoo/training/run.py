@@ -70,6 +70,7 @@ from zoo.training.steps import (
 )
 from zoo.training.strategy import cluster_info, resolve_strategy, strategy_kind
 from zoo.training.textpreset import text_preset_source
+from zoo.training.threads import apply_thread_settings
 
 __all__ = ["train", "TrainResult", "Preempted", "EXAMPLE_ID", "PREEMPTED_EXIT_CODE"]
 
@@ -170,6 +171,8 @@ def train(
     overrides = dict(model_overrides or {})
     splits = (train_split, validation_split)
     _validate(model, overrides, data, dataset_fn, validation_fn, splits)
+    # TensorFlow fixes its thread pools at its first op.
+    apply_thread_settings(model, config)
     # MultiWorkerMirroredStrategy must exist before other TensorFlow work.
     strategy = resolve_strategy(config.strategy)
     seed_everything(config)
