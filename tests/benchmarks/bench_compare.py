@@ -179,7 +179,7 @@ def main(argv=None) -> int:
         return 0
     torch_python = os.environ.get("ZOO_TORCH_PYTHON")
 
-    images, tokens, labels = make_data((args.steps + 10) * BATCH)
+    images, tokens, _ = make_data((args.steps + 10) * BATCH)
     print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU(s); TensorFlow {tf.__version__}, "
           f"Keras {keras.__version__}; model {MODEL}, vocabulary {VOCAB}, {SEQ_LEN} tokens, batch {BATCH}; "
           f"{args.rounds} interleaved rounds; PyTorch: {torch_python or 'not run (set ZOO_TORCH_PYTHON)'}")

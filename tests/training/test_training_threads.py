@@ -18,7 +18,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 @pytest.fixture
 def small_cpu_host(monkeypatch):
     monkeypatch.delenv("TF_NUM_INTRAOP_THREADS", raising=False)
-    monkeypatch.setattr(threads, "_cpu_cores", lambda: 2)
+    monkeypatch.setattr(threads, "cpu_cores", lambda: 2)
     monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])
 
 
@@ -39,9 +39,9 @@ def test_the_users_choice_wins_and_unmeasured_hosts_keep_the_default(small_cpu_h
     monkeypatch.setenv("TF_NUM_INTRAOP_THREADS", "2")
     assert threads.choose_intra_op_threads("rnn_text", TrainConfig()) is None
     monkeypatch.delenv("TF_NUM_INTRAOP_THREADS")
-    monkeypatch.setattr(threads, "_cpu_cores", lambda: threads.MEASURED_MAX_CORES + 1)
+    monkeypatch.setattr(threads, "cpu_cores", lambda: threads.MEASURED_MAX_CORES + 1)
     assert threads.choose_intra_op_threads("rnn_text", TrainConfig()) is None
-    monkeypatch.setattr(threads, "_cpu_cores", lambda: 2)
+    monkeypatch.setattr(threads, "cpu_cores", lambda: 2)
     monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: ["/GPU:0"] if kind == "GPU" else [])
     assert threads.choose_intra_op_threads("rnn_text", TrainConfig()) is None
 
@@ -53,16 +53,18 @@ def test_bad_thread_counts_are_refused(bad):
 
 
 def test_after_tensorflow_started_the_default_is_kept_and_an_explicit_count_is_refused(
-    small_cpu_host, tmp_path, caplog
+    small_cpu_host, tmp_path, caplog, monkeypatch
 ):
     from zoo.training import train
 
     tf.constant(1.0) + 1.0  # TensorFlow has started in this process
     current = tf.config.threading.get_intra_op_parallelism_threads()
     wanted = current + 3
+    # An automatic choice other than the pool in use, whatever an earlier test left.
+    monkeypatch.setattr(threads, "choose_intra_op_threads", lambda model, config: config.intra_op_threads or current + 2)
     with caplog.at_level(logging.INFO, logger=threads.__name__):
         threads.apply_thread_settings("rnn_text", TrainConfig())
-    assert "stay at the default" in caplog.text or current == 1
+    assert "stay at the default" in caplog.text
     assert tf.config.threading.get_intra_op_parallelism_threads() == current
     out = tmp_path / "run"
     with pytest.raises(ValueError, match=rf"intra_op_threads={wanted} cannot take effect"):
@@ -71,6 +73,8 @@ def test_after_tensorflow_started_the_default_is_kept_and_an_explicit_count_is_r
 
 
 def test_zoo_train_as_the_first_tensorflow_work_sets_the_pool(tmp_path):
+    if tf.config.list_physical_devices("GPU"):
+        pytest.skip("a GPU keeps TensorFlow's default threads")
     script = textwrap.dedent(
         f"""
         import os
@@ -78,15 +82,14 @@ def test_zoo_train_as_the_first_tensorflow_work_sets_the_pool(tmp_path):
         import tensorflow as tf
         from tests.training import synthetic
         from zoo.training import threads, train
-        expected = 1 if threads._cpu_cores() <= threads.MEASURED_MAX_CORES and not tf.config.list_physical_devices("GPU") else 0
+        threads.cpu_cores = lambda: threads.MEASURED_MAX_CORES  # a small host, whatever runs the test
         train(synthetic.TINY_MODEL, dataset_fn=lambda _: synthetic.examples(16).batch(8), out={str(tmp_path / "run")!r},
               epochs=1, batch_size=8, verbose=0, model_overrides=synthetic.TINY_OVERRIDES, checkpoint_every=0)
-        print("threads", tf.config.threading.get_intra_op_parallelism_threads(), expected)
+        print("threads", tf.config.threading.get_intra_op_parallelism_threads())
         """
     )
     env = dict(os.environ, PYTHONPATH=ROOT)
     done = subprocess.run([sys.executable, "-c", script], env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     line = [row for row in done.stdout.splitlines() if row.startswith("threads ")][-1]
-    _, got, expected = line.split()
-    assert got == expected
+    assert line == "threads 1", done.stdout[-2000:]

@@ -20,7 +20,7 @@ import re
 import sys
 
 from zoo.cli.build_cmd import parse_overrides
-from zoo.training.config import KINDS, LR_SCHEDULES, OPTIMIZERS, TrainConfig
+from zoo.training.config import KINDS, LR_SCHEDULES, MEASURED_MAX_CORES, OPTIMIZERS, TrainConfig
 
 _DEFAULTS = {field.name: field.default for field in dataclasses.fields(TrainConfig)}
 # Options of this command that are not TrainConfig fields, with their defaults.
@@ -91,7 +91,8 @@ def add_parser(subparsers):
                      help="training steps per tf.function call (default %(default)s)")
     run.add_argument("--intra-op-threads", type=int, default=d["intra_op_threads"], metavar="N",
                      help="TensorFlow intra-op CPU threads; 0 = TensorFlow's default (default: 1 for models "
-                          "with a recurrent text tower on hosts of up to 2 cores, measured faster; else 0)")
+                          f"with a recurrent text tower on hosts of up to {MEASURED_MAX_CORES} cores, measured "
+                          "faster; else 0)")
     run.add_argument("--checkpoint-every", type=int, default=d["checkpoint_every"],
                      help="steps between checkpoints; 0 = epoch ends only (default %(default)s)")
     run.add_argument("--keep-checkpoints", type=int, default=d["keep_checkpoints"],

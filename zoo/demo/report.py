@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
 import platform
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -194,6 +193,8 @@ def machine_description() -> dict[str, Any]:
     import keras
     import tensorflow as tf
 
+    from zoo.training.threads import cpu_cores
+
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as handle:
@@ -203,7 +204,7 @@ def machine_description() -> dict[str, Any]:
                     break
     except OSError:
         pass
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = cpu_cores()
     return {
         "cpu": cpu,
         "cpu_cores": cores,

@@ -118,6 +118,13 @@ def build_model(model_spec, overrides, element_spec, total_steps: int, *, config
 UNROLL_MAX_LENGTH = 64
 
 
+def has_recurrent_layers(model_name: str) -> bool:
+    """Whether a registered model has recurrent layers: its builder takes `unroll`."""
+    from zoo.registry import get_entry
+
+    return "unroll" in get_entry(model_name).defaults
+
+
 def fast_recurrence(model_name: str, overrides: dict) -> dict:
     """Unrolls a registered model's recurrent layers when that is the fast choice.
 
@@ -139,9 +146,9 @@ def fast_recurrence(model_name: str, overrides: dict) -> dict:
     Returns:
         The overrides, with `unroll=True` added where it helps.
     """
-    from zoo.registry import get_entry, resolve_hyperparameters
+    from zoo.registry import resolve_hyperparameters
 
-    if "unroll" not in get_entry(model_name).defaults or overrides.get("unroll") is not None:
+    if not has_recurrent_layers(model_name) or overrides.get("unroll") is not None:
         return overrides
     if tf.config.list_physical_devices("GPU"):
         return overrides

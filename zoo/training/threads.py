@@ -24,19 +24,18 @@ import os
 
 import tensorflow as tf
 
-from zoo.training.config import TrainConfig
+from zoo.training.config import MEASURED_MAX_CORES, TrainConfig
+from zoo.training.steps import has_recurrent_layers
 
-__all__ = ["choose_intra_op_threads", "apply_thread_settings", "MEASURED_MAX_CORES"]
+__all__ = ["choose_intra_op_threads", "apply_thread_settings", "cpu_cores", "MEASURED_MAX_CORES"]
 
 log = logging.getLogger(__name__)
 
-# The rule was measured on 2 cores only; larger hosts keep TensorFlow's default
-# until measured there.
-MEASURED_MAX_CORES = 2
 _ENV_VARIABLE = "TF_NUM_INTRAOP_THREADS"
 
 
-def _cpu_cores() -> int:
+def cpu_cores() -> int:
+    """The CPU cores this process may run on (its affinity mask on Linux)."""
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
@@ -62,12 +61,9 @@ def choose_intra_op_threads(model, config: TrainConfig) -> int | None:
         return config.intra_op_threads or None
     if not isinstance(model, str) or os.environ.get(_ENV_VARIABLE):
         return None
-    from zoo.registry import get_entry
-
-    # The same test `fast_recurrence` uses: the builder takes `unroll`.
-    if "unroll" not in get_entry(model).defaults:
+    if not has_recurrent_layers(model):
         return None
-    if config.strategy == "tpu" or _cpu_cores() > MEASURED_MAX_CORES:
+    if config.strategy == "tpu" or cpu_cores() > MEASURED_MAX_CORES:
         return None
     if tf.config.list_physical_devices("GPU"):
         return None
