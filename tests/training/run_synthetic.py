@@ -7,7 +7,9 @@ Trains into OUT/run (a run folder holds only the run's files) and writes into OU
 - `history-<worker>.json`: the per-epoch metrics.
 
 `--kill-at-step N` sends SIGKILL to this process right after step N, and
-`--sleep S` slows each step down so another process can signal it mid-run.
+`--sleep S` slows each step down so another process can signal it mid-run, and
+`--hold-until PATH` pauses after the first step until PATH exists, so another
+process can meet this run mid-way however slowly it starts.
 Exit status: 0 done, 3 refused (another process holds the run folder),
 42 preempted (state saved), -9 killed.
 """
@@ -36,6 +38,7 @@ def main() -> int:
     parser.add_argument("--checkpoint-every", type=int, default=3)
     parser.add_argument("--kill-at-step", type=int)
     parser.add_argument("--sleep", type=float, default=0.0)
+    parser.add_argument("--hold-until", help="after the first step, wait until this file exists")
     parser.add_argument("--dropout", type=float, default=0.1)
     parser.add_argument("--run-dir", help="train into this folder instead of OUT/run")
     args = parser.parse_args()
@@ -68,6 +71,12 @@ def main() -> int:
             os.kill(os.getpid(), signal.SIGKILL)
         if args.sleep:
             time.sleep(args.sleep)
+        if args.hold_until:
+            deadline = time.monotonic() + 300
+            while not os.path.exists(args.hold_until):
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{args.hold_until} did not appear within 300 s")
+                time.sleep(0.05)
 
     try:
         result = train(

@@ -121,8 +121,10 @@ def test_two_concurrent_trainings_on_one_folder(tmp_path):
     run_dir = tmp_path / "shared"
     first_side, second_side = tmp_path / "first", tmp_path / "second"
     first_side.mkdir()
+    release = tmp_path / "release"
     common = [sys.executable, SCRIPT, "--run-dir", str(run_dir), "--examples", "32", "--batch-size", "8"]
-    first = subprocess.Popen([*common[:2], str(first_side), *common[2:], "--seed", "1", "--sleep", "0.4"],
+    # The first run holds the folder after its first step until the second has been refused.
+    first = subprocess.Popen([*common[:2], str(first_side), *common[2:], "--seed", "1", "--hold-until", str(release)],
                              env=_env(), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         log = first_side / "ids-0.log"
@@ -134,8 +136,10 @@ def test_two_concurrent_trainings_on_one_folder(tmp_path):
                                 env=_env(), cwd=ROOT, capture_output=True, text=True, timeout=240)
         assert second.returncode == 3, second.stderr[-3000:]
         assert f"pid {first.pid} on host" in second.stdout
+        release.touch()
         assert first.wait(timeout=240) == 0, first.communicate()
     finally:
+        release.touch()
         if first.poll() is None:
             first.kill()
     marker = verify_run(run_dir)
