@@ -14,12 +14,14 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 NEEDS_MNIST = pytest.mark.skipif(not os.environ.get("ZOO_DATA_DIR"), reason="ZOO_DATA_DIR (the MNIST files) is not set")
+# Each module costs a fresh TensorFlow process (about 10 s on a 2-core CPU):
+# the package's own examples run by default, the others with the slow tests.
 FAST = [
     "zoo",
     "zoo.registry",
-    "zoo.demo.metrics",
-    "zoo.training.strategy",
-    pytest.param("zoo.datasets.mnist_text.mnist_files", marks=NEEDS_MNIST),
+    pytest.param("zoo.demo.metrics", marks=pytest.mark.slow),
+    pytest.param("zoo.training.strategy", marks=pytest.mark.slow),
+    pytest.param("zoo.datasets.mnist_text.mnist_files", marks=[NEEDS_MNIST, pytest.mark.slow]),
 ]
 # These prepare data or train, so they run with the slow tests.
 SLOW = [pytest.param(name, marks=NEEDS_MNIST) for name in ("zoo.data.pipeline", "zoo.training", "zoo.demo.runner")]

@@ -5,6 +5,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from zoo.models import catalog
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -27,6 +29,7 @@ def readme_zoo_names() -> list[str]:
     return sorted(names)
 
 
+@pytest.mark.slow
 def test_every_zoo_name_in_the_readme_resolves_after_a_bare_import_zoo():
     names = readme_zoo_names()
     assert "zoo.export.load_model" in names and "zoo.build" in names, "the README walk found too little"

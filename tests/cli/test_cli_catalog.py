@@ -78,6 +78,7 @@ def test_bad_input_exits_2_with_one_line(argv, message, capsys):
     assert "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_console_script_has_no_traceback_on_bad_input():
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     result = subprocess.run(

@@ -49,6 +49,7 @@ def test_pipeline_tokenizes_with_the_preset_in_the_graph(preset, prepared_dir, d
         np.testing.assert_array_equal(features[name].numpy(), eager[name].numpy())
 
 
+@pytest.mark.slow
 def test_zoo_train_reads_text_through_the_models_preset(preset, prepared_dir, dummy_dir, tmp_path):
     overrides = {"head_units": 8, "pretrained": str(preset)}
     result = zoo.train("bert_resnet_concat_tiny", data="vqa", out=tmp_path / "run", data_dir=prepared_dir,

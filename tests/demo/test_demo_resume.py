@@ -6,6 +6,9 @@ from zoo.demo import experiment, grids, run_demo
 from zoo.demo.datacontext import QUICK_SPLITS
 from zoo.demo.grids import make_entry
 
+# Each test runs demo trials end to end: a minute in all on a 2-core CPU.
+pytestmark = pytest.mark.slow
+
 
 def _grid(epochs=1):
     return [make_entry("vqa", "rnn_text", "text", "zoo", epochs, embed_dim=4, rnn_units=(4,))]

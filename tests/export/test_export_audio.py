@@ -91,6 +91,7 @@ def _xla_compiled_functions(export_dir, signature) -> int:
     return sum(1 for f in graph.library.function if "_XlaMustCompile" in f.attr and f.attr["_XlaMustCompile"].b)
 
 
+@pytest.mark.slow
 def test_the_model_call_and_its_stft_are_xla_compiled_unless_asked_not_to(audio_model, audio_export, tmp_path):
     from zoo.export.audio_signature import audio_window
 
@@ -154,6 +155,7 @@ def test_bad_audio_is_an_error_naming_audio(audio_serving, signature, audio, bat
         audio_serving.signatures[signature](image=tf.constant(image), audio=tf.constant(audio))
 
 
+@pytest.mark.slow
 def test_predict_takes_a_wav_file_or_arrays(audio_model, audio_export, tmp_path):
     from zoo.export import predict
 

@@ -14,6 +14,9 @@ import zoo
 from zoo.data.hub_text import BackboneTokenizer, word_tokenizer
 from zoo.models.pretrained import save_tower_presets
 
+# Exports a KerasHub-backbone model and serves it in a fresh process: about 30 s on a 2-core CPU.
+pytestmark = pytest.mark.slow
+
 WORDS = ["is", "it", "even", "odd", "the", "digit", "seven", "?"]
 TEXT = {"vocabulary_size": len(WORDS) + 5, "num_layers": 1, "num_heads": 2, "hidden_dim": 16, "intermediate_dim": 32,
         "max_sequence_length": 16}

@@ -40,6 +40,7 @@ def _predict_json(capsys, export_dir, png, text):
     return json.loads(capsys.readouterr().out)
 
 
+@pytest.mark.slow
 def test_export_and_predict_saved_model(run_dir, digit_png, tmp_path, capsys):
     root, model = run_dir
     png, image = digit_png

@@ -40,6 +40,7 @@ def test_generate_returns_the_python_decoders_captions(captioner_export, width):
     assert [c.decode() for c in out["caption"].numpy()] == expected
 
 
+@pytest.mark.slow
 def test_generate_without_xla_returns_the_python_decoders_captions(captioner_export, tmp_path):
     model = captioner_export[0]
     loaded = tf.saved_model.load(export_captioner(model, tmp_path / "plain", vocabulary=VOCABULARY, xla=False))
@@ -50,6 +51,7 @@ def test_generate_without_xla_returns_the_python_decoders_captions(captioner_exp
         assert [c.decode() for c in out["caption"].numpy()] == expected
 
 
+@pytest.mark.slow
 def test_lstm_captioners_step_their_state_and_others_reread_the_prefix(captioner_export, tmp_path):
     from zoo.export.caption_steps import decoding_parts
 
@@ -97,6 +99,7 @@ def _model_variables_captured(loaded) -> dict[str, int]:
             for name, signature in loaded.signatures.items()}
 
 
+@pytest.mark.slow
 def test_compiled_exports_read_no_variable_per_call(captioner_export, dual_export):
     # Small models' weights are compiled into the XLA calls, as for classifiers.
     assert _model_variables_captured(captioner_export[2]) == {"serving_default": 0, "generate": 0}

@@ -21,6 +21,9 @@ from zoo.export import export_run, read_metadata
 from zoo.models.pretrained import save_tower_presets
 from zoo.training import RunIncomplete, runfiles
 
+# Each fixture trains and exports a run end to end: about two minutes in all on a 2-core CPU.
+pytestmark = pytest.mark.slow
+
 DUMMY_DIR = os.fspath(builder_module.Builder.code_path.parent / "dummy_data")
 SPLIT = "train[:16]"
 TRAIN = dict(train_split=SPLIT, validation_split=None, epochs=1, batch_size=8, verbose=0, seed=0)

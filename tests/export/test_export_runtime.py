@@ -74,6 +74,7 @@ def test_a_missing_runtime_package_exits_1_naming_it(onnx_dir, digit_png, monkey
     assert "running an ONNX export in onnxruntime needs onnxruntime: pip install onnxruntime" in err[0]
 
 
+@pytest.mark.slow
 def test_timing_prints_the_median_latency(saved_model_dir, digit_png, capsys):
     png, image = digit_png
     code, out, _ = _cli(capsys, ["predict", str(saved_model_dir), "--image", str(png), "--text", TEXT, "--timing", "5"])

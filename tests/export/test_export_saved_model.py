@@ -146,6 +146,7 @@ def test_unimodal_models_take_only_their_input(tmp_path):
     np.testing.assert_allclose(got, reference(text_model, text=text), atol=1e-5)
 
 
+@pytest.mark.slow
 def test_multitask_heads_are_named(tmp_path):
     model = build_tiny("cnn_lstm_multitask")
     zoo.export_model(model, tmp_path / "mt", vocabulary=VOCABULARY,
@@ -183,6 +184,7 @@ def test_export_errors_are_clear(tmp_path, tiny_model, saved_model_dir):
     assert not (tmp_path / "x").exists()
 
 
+@pytest.mark.slow
 def test_enospc_mid_export_keeps_previous_export(tmp_path, tiny_model, monkeypatch):
     path = tmp_path / "sm"
     zoo.export_model(tiny_model, path, vocabulary=VOCABULARY, class_names=CLASS_NAMES)
@@ -231,6 +233,7 @@ def _xla_compiled_functions(export_dir) -> int:
                and function.attr["_XlaMustCompile"].b)
 
 
+@pytest.mark.slow
 def test_the_model_call_is_xla_compiled_unless_asked_not_to(tiny_model, tmp_path):
     fast = zoo.export_model(tiny_model, tmp_path / "xla", vocabulary=VOCABULARY)
     plain = zoo.export_model(tiny_model, tmp_path / "plain", vocabulary=VOCABULARY, xla=False)
@@ -255,6 +258,7 @@ def _captured_weights(export_dir) -> tuple[int, int]:
     return sum(id(c) in handles for c in captured), len(captured)
 
 
+@pytest.mark.slow
 def test_small_models_serve_with_their_weights_compiled_in_and_saved_once(tmp_path, monkeypatch):
     from zoo.export import model_call
 

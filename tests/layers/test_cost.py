@@ -16,6 +16,7 @@ KNOWN_MACS = {
 }
 
 
+@pytest.mark.slow
 def test_every_registered_model_is_counted_and_keeps_its_known_figure():
     for name in zoo.list_models():
         macs = zoo.describe(name)["macs_per_example"]

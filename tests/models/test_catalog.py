@@ -11,7 +11,15 @@ ALL = zoo.list_models()
 TEXT_MODELS = [name for name in ALL if "text" in zoo.registry.get_entry(name).modalities]
 
 
-@pytest.mark.parametrize("name", ALL)
+# The seed models and one image and one audio tower stand for the catalog in
+# the default run; every model runs with the slow tests (a recurrent, fused
+# or backbone model takes 8-30 s here on a 2-core CPU, mostly tracing).
+DEFAULT_RUN = {"cnn_seed", "lstm_seed", "cnn_lstm_concat_seed", "cnn_image", "melcnn_audio"}
+
+
+@pytest.mark.parametrize(
+    "name", [name if name in DEFAULT_RUN else pytest.param(name, marks=pytest.mark.slow) for name in ALL]
+)
 def test_builds_trains_and_round_trips(name):
     overrides = small_overrides(name)
     model = zoo.build(name, **overrides)
@@ -146,3 +154,7 @@ def test_captioner_learns_to_describe_and_generation_stops_at_end():
 def test_captioner_cannot_be_bidirectional():
     with pytest.raises(ValueError, match="bidirectional=True: expected False"):
         zoo.build("cnn_lstm_captioner", bidirectional=True)
+
+
+def test_the_default_runs_catalog_sample_names_registered_models():
+    assert DEFAULT_RUN <= set(ALL), sorted(DEFAULT_RUN - set(ALL))

@@ -56,6 +56,7 @@ def test_text_embedding_ignores_padding_and_reads_every_word():
         assert np.abs(other - embedded[:1]).max() > 1e-3
 
 
+@pytest.mark.slow
 def test_trains_on_describe_through_zoo_train(tmp_path, describe_dir):
     data_dir, source_dir = describe_dir
     # The vocabulary size comes from the data; the text length is checked against the encoder before that.

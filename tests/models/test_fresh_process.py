@@ -13,6 +13,9 @@ import pytest
 import zoo
 from zoo.testing import random_inputs, small_overrides
 
+# Each test saves the whole catalog or starts fresh processes: a minute on a 2-core CPU.
+pytestmark = pytest.mark.slow
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -43,7 +46,7 @@ def saved_catalog(tmp_path_factory):
 @pytest.mark.parametrize(
     "imports",
     # Keras imported first registers at `import zoo` itself, the simpler path: it runs with the slow tests.
-    ["import zoo\nimport keras", pytest.param("import keras\nimport zoo", marks=pytest.mark.slow)],
+    ["import zoo\nimport keras", "import keras\nimport zoo"],
 )
 def test_every_saved_model_loads_with_plain_keras_after_import_zoo(saved_catalog, imports):
     tmp_path = saved_catalog
@@ -70,7 +73,6 @@ def test_every_saved_model_loads_with_plain_keras_after_import_zoo(saved_catalog
 
 
 # 22 s on 2 cores (every model built on JAX in a fresh process): with the slow tests.
-@pytest.mark.slow
 @pytest.mark.skipif(
     subprocess.run([sys.executable, "-c", "import jax"], capture_output=True).returncode != 0,
     reason="JAX is not installed (it comes with the dev extras)",

@@ -23,7 +23,8 @@ def _run(out, strategy, loss, positives):
         return json.load(handle)
 
 
-@pytest.mark.parametrize("loss, positives", [("infonce", "class"), pytest.param("sigmoid", "caption", marks=pytest.mark.slow)])
+@pytest.mark.slow
+@pytest.mark.parametrize("loss, positives", [("infonce", "class"), ("sigmoid", "caption")])
 def test_two_mirrored_replicas_give_the_one_replica_loss(tmp_path, loss, positives):
     """Two replicas of 8 gather their embeddings: loss and update equal one replica of 16.
 

@@ -61,6 +61,7 @@ def test_frozen_towers_keep_every_weight_and_batch_norm_statistic(tmp_path):
     assert len(model.optimizer.variables) == 2 + 2 * len(model.trainable_weights)
 
 
+@pytest.mark.slow
 def test_unfreezing_trains_the_towers_from_that_epoch(tmp_path):
     keras.utils.set_random_seed(1)
     before = zoo.build(MODEL, **OVERRIDES)

@@ -12,6 +12,9 @@ import zoo
 from tests.training import synthetic
 from zoo.testing import small_overrides
 
+# Walks every object of the process, which after the rest of the suite takes tens of seconds.
+pytestmark = pytest.mark.slow
+
 IMAGE_ONLY = "cnn_image"
 
 

@@ -27,6 +27,7 @@ def _traces(out):
     return glob.glob(os.path.join(str(out), "logs", "train", "plugins", "profile", "*", "*.xplane.pb"))
 
 
+@pytest.mark.slow
 def test_a_profiled_range_writes_a_trace_and_changes_no_result(tmp_path):
     profiled = _train(tmp_path / "profiled", profile=(1, 3))
     traces = _traces(tmp_path / "profiled")

@@ -72,6 +72,7 @@ def test_after_tensorflow_started_the_default_is_kept_and_an_explicit_count_is_r
     assert not out.exists(), "the refusal comes before the run folder is made"
 
 
+@pytest.mark.slow
 def test_zoo_train_as_the_first_tensorflow_work_sets_the_pool(tmp_path):
     if tf.config.list_physical_devices("GPU"):
         pytest.skip("a GPU keeps TensorFlow's default threads")
