@@ -14,9 +14,10 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 NEEDS_MNIST = pytest.mark.skipif(not os.environ.get("ZOO_DATA_DIR"), reason="ZOO_DATA_DIR (the MNIST files) is not set")
-# Each module costs a fresh TensorFlow process (about 10 s on a 2-core CPU):
-# the package's own examples run by default, the others with the slow tests.
-FAST = [
+# Modules whose examples need no prepared data. Each costs a fresh TensorFlow
+# process (about 10 s on a 2-core CPU): the package's own examples run by
+# default, the others with the slow tests.
+WITHOUT_DATA = [
     "zoo",
     "zoo.registry",
     pytest.param("zoo.demo.metrics", marks=pytest.mark.slow),
@@ -47,7 +48,7 @@ def _run_doctests(module: str, cwd: pathlib.Path, prepare: tuple[str, ...] = ())
     return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=cwd, env=env, timeout=900)
 
 
-@pytest.mark.parametrize("module", FAST)
+@pytest.mark.parametrize("module", WITHOUT_DATA)
 def test_docstring_examples(module, tmp_path):
     result = _run_doctests(module, tmp_path)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]

@@ -13,7 +13,7 @@ TEXT_MODELS = [name for name in ALL if "text" in zoo.registry.get_entry(name).mo
 
 # The seed models and one image and one audio tower stand for the catalog in
 # the default run; every model runs with the slow tests (a recurrent, fused
-# or backbone model takes 8-30 s here on a 2-core CPU, mostly tracing).
+# or backbone model takes 6-18 s here on a 2-core CPU, mostly tracing).
 DEFAULT_RUN = {"cnn_seed", "lstm_seed", "cnn_lstm_concat_seed", "cnn_image", "melcnn_audio"}
 
 

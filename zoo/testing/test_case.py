@@ -304,7 +304,7 @@ def run_model_test(model: keras.Model, batch_size: int = 4, seed: int = 0, atol:
     targets, loss, learning_rate = _targets_and_loss(model, inputs, batch_size, seed)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss)
     # Built before the first step: a step that creates the optimizer's variables
-    # is traced twice (a third of a recurrent model's test time on a CPU).
+    # is traced twice (about 3 s more for a recurrent model on a 2-core CPU).
     model.optimizer.build(model.trainable_variables)
     before = model.evaluate(inputs, targets, verbose=0, return_dict=True)["loss"]
     model.train_on_batch(inputs, targets)
