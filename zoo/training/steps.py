@@ -19,6 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from zoo.core import keys
+from zoo.layers import conv_pool
 from zoo.training import contrastive
 from zoo.training.config import TrainConfig, make_optimizer
 from zoo.training.finetune import make_fine_tune
@@ -195,7 +196,9 @@ def make_train_function(
     steps are traced in are noted in `step_graphs`, so the run can free them.
     """
     input_names = set(input_names)
-    replica_step = contrastive.make_train_step(model) if contrastive.is_contrastive(model) else model.train_step
+    replica_step = _with_fused_convolution_pools(
+        model, contrastive.make_train_step(model) if contrastive.is_contrastive(model) else model.train_step
+    )
     if jit:
         replica_step = tf.function(replica_step, jit_compile=True, reduce_retracing=True)
 
@@ -244,10 +247,25 @@ def make_train_function(
     return train_exec
 
 
+def _with_fused_convolution_pools(model, step: Callable) -> Callable:
+    """`step`, tracing inside `zoo.layers.conv_pool.fused_convolution_pools(model)`.
+
+    Entered in the step itself, so it holds in the thread each replica traces in.
+    """
+
+    def fused_step(batch):
+        with conv_pool.fused_convolution_pools(model):
+            return step(batch)
+
+    return fused_step
+
+
 def make_validation_function(strategy, model) -> Callable:
     """Returns `val_exec(distributed_dataset)`: one pass of `test_step` over it."""
 
-    replica_step = contrastive.make_test_step(model) if contrastive.is_contrastive(model) else model.test_step
+    replica_step = _with_fused_convolution_pools(
+        model, contrastive.make_test_step(model) if contrastive.is_contrastive(model) else model.test_step
+    )
 
     @tf.function
     def val_exec(distributed_dataset):
