@@ -320,3 +320,23 @@ def test_every_classifier_serves_one_example_and_an_empty_batch(name, tmp_path):
     np.testing.assert_allclose(signature(**raw)["probabilities"].numpy(), expected, atol=1e-5)
     empty = signature(**{k: v[:0] for k, v in raw.items()})
     assert empty["probabilities"].shape == (0, expected.shape[-1]) and empty["label"].shape == (0,)
+
+
+def test_image_tower_outside_xla_fuses_its_first_convolution_and_pooling(tiny_model, tmp_path, monkeypatch):
+    from zoo.layers import conv_pool_tf
+
+    calls = []
+    fused = conv_pool_tf.conv_pool
+
+    def counting(*args, **kwargs):
+        calls.append(kwargs["gradients"])
+        return fused(*args, **kwargs)
+
+    monkeypatch.setattr(conv_pool_tf, "conv_pool", counting)
+    zoo.export(tiny_model, tmp_path / "sm", vocabulary=VOCABULARY, class_names=CLASS_NAMES)
+    # Traced for the batches run in parts, forward only: a serving graph holds no backward kernel.
+    assert calls and not any(calls)
+    serving = tf.saved_model.load(str(tmp_path / "sm"))
+    image, text = images(SPLIT_MIN_BATCH, seed=3), texts(SPLIT_MIN_BATCH)
+    out = _call(serving, image=tf.constant(image), text=tf.constant(list(text)))
+    np.testing.assert_allclose(out["probabilities"], reference(tiny_model, image, text), atol=1e-5)

@@ -24,6 +24,7 @@ import tensorflow as tf
 from zoo.export.small_convolutions import with_small_convolutions_as_products
 from zoo.export.spec import ModelSpec
 from zoo.export.tower_split import has_convolution, split_towers
+from zoo.layers import conv_pool
 
 __all__ = [
     "INLINE_WEIGHTS_MAX_BYTES",
@@ -148,7 +149,8 @@ def compiled_model_outputs(
         return whole
     towers = {
         tower.input_name: tf.function(
-            with_weight_constants(weights, _flat_call(tower.function)), jit_compile=tower.compiled
+            with_weight_constants(weights, _fused_in(model, _flat_call(tower.function), not tower.compiled)),
+            jit_compile=tower.compiled,
         )
         for tower in split.towers
     }
@@ -194,6 +196,26 @@ def compiled_model_outputs(
         return tf.cond(tf.equal(batch, 1), lambda: split_call(feeds, one_example), large_or_small)
 
     return outputs
+
+
+# A convolution over few channels and its pooling run as one XLA kernel
+# (`zoo.layers.conv_pool`) in the parts that run on TensorFlow's own kernels.
+# Seed model, SavedModel `serving_default`, median ms of 7-9 interleaved rounds
+# on a 2-core AMD EPYC without AVX-512 (TensorFlow's oneDNN kernels off):
+# batch 16 7.57 against 8.84, 32 11.0 against 13.9, 128 24.3-25.5 against
+# 29.3-29.6; batch 1 unchanged. Under XLA (below 16 rows) the patch products
+# stay faster: batch 8 9.97 against 6.36 ms fused.
+def _fused_in(layer, function: Callable, fuse: bool = True) -> Callable:
+    """`function`, tracing with `layer`'s few-channel convolutions and their pooling fused
+    (`zoo.layers.conv_pool`), forward only."""
+    if not fuse:
+        return function
+
+    def call(*args, **kwargs):
+        with conv_pool.fused_convolution_pools(layer, gradients=False):
+            return function(*args, **kwargs)
+
+    return call
 
 
 def _compiled(weights: dict[int, np.ndarray] | None, function: Callable, products_in=None) -> Callable:
@@ -275,7 +297,7 @@ def compiled_tower(function: Callable, weights: dict[int, np.ndarray] | None, to
     if tower is None or not has_convolution(tower):
         return _compiled(weights, function)
     compiled = _compiled(weights, function, tower)
-    plain = tf.function(with_weight_constants(weights, function))
+    plain = tf.function(with_weight_constants(weights, _fused_in(tower, function)))
 
     def call(tensor):
         return tf.cond(tf.shape(tensor)[0] >= SPLIT_MIN_BATCH, lambda: plain(tensor), lambda: compiled(tensor))
