@@ -90,6 +90,16 @@ def test_scope_computes_the_same_model_and_restores_the_layers():
     assert "call" not in vars(convolution) and "call" not in vars(model.get_layer("pool"))
 
 
+def test_images_of_unknown_size_run_the_layers_as_they_are():
+    # As after an augmentation whose output loses the static image size.
+    model = _tower()
+    images = _images((3, 12, 12, 1))
+    expected = model(images)
+    with conv_pool.fused_convolution_pools(model):
+        call = tf.function(lambda x: model(x), input_signature=[tf.TensorSpec([None, None, None, 1])])
+        np.testing.assert_allclose(call(tf.constant(images)), expected, rtol=1e-5, atol=1e-6)
+
+
 def test_scope_holds_in_its_own_thread_only():
     model = _tower()
     convolution = model.get_layer("conv")

@@ -112,6 +112,10 @@ def _install(convolution, pool) -> None:
     def pool_call(inputs):
         if id(convolution) not in _active():
             return original_pool(inputs)
+        if None in tuple(inputs.shape)[1:]:
+            # The kernel is unrolled over the image size and channels: with those unknown
+            # when traced (an augmentation that loses them), the layers run as they are.
+            return original_pool(original_convolution(inputs))
         from zoo.layers import conv_pool_tf
 
         dtype = inputs.dtype

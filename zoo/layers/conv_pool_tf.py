@@ -25,11 +25,6 @@ import functools
 
 import tensorflow as tf
 
-# Products per output (kernel height x width x input channels) up to which a
-# convolution takes this kernel: a 3x3 kernel over one channel has 9, over RGB 27.
-MAX_TAPS = 27
-
-
 def _padded(inputs, kernel_shape, padding: str):
     """The input with TensorFlow's `same` padding applied (unchanged for `valid`)."""
     if padding == "valid":
