@@ -62,6 +62,17 @@ def test_augment_batch_touches_only_the_image():
     assert new_features["image"].shape == (4, 28, 28, 1)
 
 
+def test_augmented_dataset_keeps_the_static_image_size():
+    # The model's fused first convolution needs it when the training step is traced.
+    features = {"image": _square_images(4), "token_ids": tf.constant([[3, 4, 0]] * 4)}
+    batches = tf.data.Dataset.from_tensors((features, tf.constant([1, 2, 3, 4]))).unbatch().batch(2)
+    seeds = tf.data.Dataset.random(seed=0)
+    augmented = tf.data.Dataset.zip((batches, seeds)).map(
+        lambda element, seed: augment_batch(element, seed, max_shift=2.0, max_rotation=5.0)
+    )
+    assert augmented.element_spec[0]["image"].shape.as_list() == [None, 28, 28, 1]
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [

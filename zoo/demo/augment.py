@@ -100,7 +100,9 @@ def augment_batch(element, seed, *, max_shift: float, max_rotation: float):
     if keys.IMAGE not in features:
         raise ValueError(f"augment_batch needs an {keys.IMAGE!r} feature; got {sorted(features)}.")
     features = dict(features)
-    features[keys.IMAGE] = random_affine(
-        features[keys.IMAGE], seed, max_shift=max_shift, max_rotation=max_rotation
-    )
+    images = features[keys.IMAGE]
+    transformed = random_affine(images, seed, max_shift=max_shift, max_rotation=max_rotation)
+    # The transform keeps the size; saying so keeps the image size static for the model,
+    # whose fused first convolution needs it (zoo.layers.conv_pool).
+    features[keys.IMAGE] = tf.ensure_shape(transformed, images.shape)
     return features, label
