@@ -25,6 +25,7 @@ import functools
 
 import tensorflow as tf
 
+
 def _padded(inputs, kernel_shape, padding: str):
     """The input with TensorFlow's `same` padding applied (unchanged for `valid`)."""
     if padding == "valid":
