@@ -149,7 +149,10 @@ def compiled_model_outputs(
         return whole
     towers = {
         tower.input_name: tf.function(
-            with_weight_constants(weights, _fused_in(model, _flat_call(tower.function), not tower.compiled)),
+            with_weight_constants(
+                weights,
+                _flat_call(tower.function) if tower.compiled else _fused_forward(model, _flat_call(tower.function)),
+            ),
             jit_compile=tower.compiled,
         )
         for tower in split.towers
@@ -205,17 +208,9 @@ def compiled_model_outputs(
 # batch 16 7.57 against 8.84, 32 11.0 against 13.9, 128 24.3-25.5 against
 # 29.3-29.6; batch 1 unchanged. Under XLA (below 16 rows) the patch products
 # stay faster: batch 8 9.97 against 6.36 ms fused.
-def _fused_in(layer, function: Callable, fuse: bool = True) -> Callable:
-    """`function`, tracing with `layer`'s few-channel convolutions and their pooling fused
-    (`zoo.layers.conv_pool`), forward only."""
-    if not fuse:
-        return function
-
-    def call(*args, **kwargs):
-        with conv_pool.fused_convolution_pools(layer, gradients=False):
-            return function(*args, **kwargs)
-
-    return call
+def _fused_forward(layer, function: Callable) -> Callable:
+    """`function`, tracing with `layer`'s few-channel convolutions and their pooling fused, forward only."""
+    return conv_pool.with_fused_convolution_pools(layer, function, gradients=False)
 
 
 def _compiled(weights: dict[int, np.ndarray] | None, function: Callable, products_in=None) -> Callable:
@@ -297,7 +292,7 @@ def compiled_tower(function: Callable, weights: dict[int, np.ndarray] | None, to
     if tower is None or not has_convolution(tower):
         return _compiled(weights, function)
     compiled = _compiled(weights, function, tower)
-    plain = tf.function(with_weight_constants(weights, _fused_in(tower, function)))
+    plain = tf.function(with_weight_constants(weights, _fused_forward(tower, function)))
 
     def call(tensor):
         return tf.cond(tf.shape(tensor)[0] >= SPLIT_MIN_BATCH, lambda: plain(tensor), lambda: compiled(tensor))

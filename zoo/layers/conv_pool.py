@@ -4,7 +4,7 @@
 channels (the seed CNN's first layer reads one) and the 2x2 max pooling that
 follows it at the pooled size, under XLA. TensorFlow's own convolution of one
 channel is slow on a CPU, and the full-size map it writes costs as much again:
-the seed model's first convolution, ReLU and pooling at batch 128 took 45 ms
+the seed model's first convolution, ReLU and pooling at batch 128 took 45-55 ms
 with their gradients on one core and 14-17 ms as the fused kernel (its forward
 pass alone 14-16 ms against 1.7-2.7 ms; AMD EPYC without AVX-512, where
 TensorFlow leaves its oneDNN kernels off).
@@ -25,7 +25,7 @@ import threading
 
 import keras
 
-__all__ = ["MAX_TAPS", "fusable_pairs", "fused_convolution_pools"]
+__all__ = ["MAX_TAPS", "fusable_pairs", "fused_convolution_pools", "with_fused_convolution_pools"]
 
 # Products per output (kernel height x width x input channels) up to which a
 # convolution is fused: a 3x3 kernel over one channel has 9. Over RGB (27) the
@@ -168,3 +168,17 @@ def fused_convolution_pools(model, *, gradients: bool = True):
                     del _INSTALLED[id(convolution)]
                     object.__delattr__(convolution, "call")
                     object.__delattr__(pool, "call")
+
+
+def with_fused_convolution_pools(model, function, *, gradients: bool = True):
+    """`function`, tracing inside `fused_convolution_pools(model, gradients=gradients)`.
+
+    The scope is entered in each call, so it holds in whichever thread traces
+    (each replica's, under `tf.distribute`).
+    """
+
+    def call(*args, **kwargs):
+        with fused_convolution_pools(model, gradients=gradients):
+            return function(*args, **kwargs)
+
+    return call

@@ -196,7 +196,7 @@ def make_train_function(
     steps are traced in are noted in `step_graphs`, so the run can free them.
     """
     input_names = set(input_names)
-    replica_step = _with_fused_convolution_pools(
+    replica_step = conv_pool.with_fused_convolution_pools(
         model, contrastive.make_train_step(model) if contrastive.is_contrastive(model) else model.train_step
     )
     if jit:
@@ -247,23 +247,10 @@ def make_train_function(
     return train_exec
 
 
-def _with_fused_convolution_pools(model, step: Callable) -> Callable:
-    """`step`, tracing inside `zoo.layers.conv_pool.fused_convolution_pools(model)`.
-
-    Entered in the step itself, so it holds in the thread each replica traces in.
-    """
-
-    def fused_step(batch):
-        with conv_pool.fused_convolution_pools(model):
-            return step(batch)
-
-    return fused_step
-
-
 def make_validation_function(strategy, model) -> Callable:
     """Returns `val_exec(distributed_dataset)`: one pass of `test_step` over it."""
 
-    replica_step = _with_fused_convolution_pools(
+    replica_step = conv_pool.with_fused_convolution_pools(
         model, contrastive.make_test_step(model) if contrastive.is_contrastive(model) else model.test_step
     )
 
